@@ -1,0 +1,128 @@
+"""carescore command line: each command is one sentence of output on error, exit 1."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .issues import CarescoreError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="carescore: public-grade performance measures for integrated care networks.")
+
+METRICS = typer.Option(Path("metrics"), "--metrics", help="Folder of metric definitions.")
+STORE = typer.Option(None, "--store", help="Publication folder (default data/published or $CARESCORE_STORE).")
+
+
+def _fail(err: Exception) -> None:
+    typer.echo(str(err), err=True)
+    if isinstance(err, CarescoreError):
+        errors = sum(d.severity == "error" for d in err.diagnostics)
+        typer.echo(f"{errors} error(s)", err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("data/demo"), help="Folder to write the extracts to."),
+         patients: int = typer.Option(50_000, help="Number of synthetic patients."),
+         seed: int = typer.Option(7, help="Random seed; the same seed gives the same data."),
+         format: str = typer.Option("parquet", help="parquet or csv.")):
+    """Generate a seeded synthetic network (no real patients)."""
+    from .demo import write_demo
+
+    start = time.perf_counter()
+    paths = write_demo(out, patients=patients, seed=seed, fmt=format)
+    typer.echo(f"wrote {len(paths)} tables to {out} in {time.perf_counter() - start:.1f}s")
+
+
+@app.command()
+def check(metrics: Path = typer.Argument(Path("metrics"), help="Folder of metric definitions.")):
+    """Load and check every definition; print every problem as path:line:col: error[CODE] message."""
+    from .loader import load_catalog
+
+    try:
+        catalog = load_catalog(metrics)
+    except CarescoreError as err:
+        _fail(err)
+    typer.echo(f"ok: {len(catalog.metrics)} metrics over {len(catalog.facts)} facts")
+
+
+@app.command()
+def sql(metric_id: str = typer.Argument(..., help="Metric id, or a fact id with --fused."),
+        metrics: Path = METRICS,
+        fused: bool = typer.Option(False, help="Print the fused query of every metric over the fact.")):
+    """Print the compiled, readable DuckDB SQL of a metric."""
+    from .compile import compile_fact
+    from .issues import did_you_mean
+    from .loader import load_catalog
+
+    try:
+        catalog = load_catalog(metrics)
+    except CarescoreError as err:
+        _fail(err)
+    if fused:
+        if metric_id not in catalog.facts:
+            _fail(ValueError(f"unknown fact '{metric_id}'" + did_you_mean(metric_id, catalog.facts)))
+        typer.echo(compile_fact(catalog.facts[metric_id], catalog.metrics_for(metric_id)))
+        return
+    if metric_id not in catalog.metrics:
+        _fail(ValueError(f"unknown metric '{metric_id}'" + did_you_mean(metric_id, catalog.metrics)))
+    m = catalog.metrics[metric_id]
+    typer.echo(compile_fact(catalog.facts[m.fact], [m]))
+
+
+@app.command()
+def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (one file per table)."),
+        metrics: Path = METRICS, store: Optional[Path] = STORE):
+    """Load → compute → publish a new run."""
+    from . import pipeline
+    from . import store as store_mod
+
+    start = time.perf_counter()
+    try:
+        bundle = pipeline.build(data, metrics)
+        store_mod.publish(bundle, store)
+    except CarescoreError as err:
+        _fail(err)
+    res = bundle.results
+    counts = dict(res.group_by("status").len().iter_rows())
+    typer.echo(f"published run {bundle.run_id} in {time.perf_counter() - start:.1f}s: "
+               f"{res['metric_id'].n_unique()} metrics, {res.height} results "
+               f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
+
+
+@app.command()
+def results(metric: Optional[str] = typer.Option(None, help="Only this metric id."),
+            level: Optional[str] = typer.Option(None, help="provider, practice, network or all."),
+            format: str = typer.Option("csv", help="csv, parquet or json."),
+            out: Optional[Path] = typer.Option(None, help="Write to this file instead of standard output."),
+            store: Optional[Path] = STORE):
+    """The published (public, suppressed) long table."""
+    from . import store as store_mod
+
+    try:
+        frame = store_mod.read_public(store, metric_id=metric, level=level)
+    except store_mod.NoPublishedRun as err:
+        _fail(err)
+    if format == "parquet":
+        if out is None:
+            _fail(ValueError("--format parquet needs --out FILE"))
+        frame.write_parquet(out)
+    elif format == "json":
+        text = frame.write_json()
+        out.write_text(text) if out else typer.echo(text)
+    elif format == "csv":
+        from .exports import safe_csv
+
+        text = safe_csv(frame)
+        out.write_text(text) if out else sys.stdout.write(text)
+    else:
+        _fail(ValueError(f"unknown format '{format}'; use csv, parquet or json"))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,84 @@
+"""The only caller of DuckDB: registers canonical tables, creates fact views, runs the fused queries."""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from .compile import compile_fact, fact_view_sql
+from .issues import CarescoreError, Diagnostic
+from .load import Extracts
+from .spec import Catalog, Metric
+
+RAW_COLUMNS = ["metric_id", "period", "level", "unit_id", "stratum", "stratum_value", "numerator", "denominator",
+               "cases", "sxx", "syy", "sxy", "expected"]
+
+
+def connect(extracts: Extracts, catalog: Catalog, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(config={"threads": threads} if threads else {})
+    for name, frame in extracts.tables.items():
+        con.register(name, frame)
+    problems = []
+    for fact in catalog.facts.values():
+        try:
+            con.sql(fact_view_sql(fact))
+            actual = dict(con.sql(f"DESCRIBE {fact.view}").pl().select("column_name", "column_type").iter_rows())
+        except duckdb.Error as err:
+            problems.append(Diagnostic(fact.loc, "F010", f"fact {fact.id} does not run: {err}"))
+            continue
+        missing = [c.name for c in fact.columns if c.name not in actual]
+        if missing:
+            problems.append(Diagnostic(fact.loc, "F011", f"fact {fact.id} declares columns its SQL does not "
+                                       f"produce: {', '.join(missing)}"))
+    if problems:
+        raise CarescoreError(problems)
+    return con
+
+
+def fact_frame(con: duckdb.DuckDBPyConnection, fact_id: str) -> pl.DataFrame:
+    return con.sql(f"SELECT * FROM fact_{fact_id}").pl()
+
+
+def _to_long(wide: pl.DataFrame, metrics: list[Metric]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    keys = ["period", "level", "unit_id", "stratum", "stratum_value"]
+    parts, exclusions = [], []
+    for i, m in enumerate(metrics):
+        rows = wide.filter(pl.col("level").is_in(["all", *m.levels]) & pl.col("stratum").is_in(["all", *m.stratify_by]))
+        rows = rows.filter(pl.col(f"m{i}__cases") > 0)
+
+        def field(name, dtype=pl.Float64):
+            src = f"m{i}__{name}"
+            return (pl.col(src) if src in wide.columns else pl.lit(None)).cast(dtype).alias(name)
+
+        parts.append(rows.select(
+            pl.lit(m.id).alias("metric_id"), *keys, field("num").alias("numerator"),
+            field("den").alias("denominator"), field("cases", pl.Int64), field("sxx"), field("syy"), field("sxy"),
+            field("expected")))
+        overall = rows.filter(pl.col("stratum") == "all")
+        for k, (name, _) in enumerate(m.exclusions):
+            exclusions.append(overall.select(pl.lit(m.id).alias("metric_id"), "period", "level", "unit_id",
+                                             pl.lit(name).alias("exclusion"),
+                                             pl.col(f"m{i}__ex{k}").cast(pl.Int64).alias("excluded")))
+    empty_ex = pl.DataFrame(schema={"metric_id": pl.Utf8, "period": pl.Utf8, "level": pl.Utf8, "unit_id": pl.Utf8,
+                                    "exclusion": pl.Utf8, "excluded": pl.Int64})
+    long = pl.concat(parts) if parts else pl.DataFrame()
+    return long, (pl.concat(exclusions) if exclusions else empty_ex)
+
+
+def compute(con: duckdb.DuckDBPyConnection, catalog: Catalog, metric_ids=None) -> tuple[pl.DataFrame, pl.DataFrame,
+                                                                                      dict[str, str]]:
+    """Run one fused query per fact. Returns raw aggregates (long), exclusion counts and the SQL per fact."""
+    wanted = set(metric_ids or catalog.metrics)
+    parts, excl, sql = [], [], {}
+    for fact_id in catalog.facts:
+        metrics = [m for m in catalog.metrics_for(fact_id) if m.id in wanted]
+        if not metrics:
+            continue
+        sql[fact_id] = compile_fact(catalog.facts[fact_id], metrics)
+        wide = con.sql(sql[fact_id]).pl()
+        long, ex = _to_long(wide, metrics)
+        if long.height:
+            parts.append(long)
+        excl.append(ex)
+    return (pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame(schema={c: pl.Utf8 for c in RAW_COLUMNS}),
+            pl.concat(excl), sql)

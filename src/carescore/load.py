@@ -1,0 +1,134 @@
+"""Read extracts into canonical Polars tables typed by their contracts, with located errors."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from .contracts import Contract, load_contracts
+from .issues import CarescoreError, Diagnostic, Loc, did_you_mean
+
+BOOLEAN_TEXT = {"true": True, "false": False, "1": True, "0": False, "t": True, "f": False,
+                "yes": True, "no": False}
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    table: str
+    path: str
+    rows: int
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Extracts:
+    tables: dict[str, pl.DataFrame]
+    sources: tuple[SourceFile, ...]
+    missing: tuple[str, ...]  # tables the data cut does not provide (metrics on them are not_applicable)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def find_file(directory: Path, table: str) -> Path | None:
+    for ext in ("parquet", "csv"):
+        candidate = directory / f"{table}.{ext}"
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _cast_column(raw: pl.Series, dtype: pl.DataType) -> pl.Series:
+    text = raw.cast(pl.Utf8, strict=False)
+    if dtype == pl.Boolean:
+        return text.str.strip_chars().str.to_lowercase().replace_strict(
+            BOOLEAN_TEXT, default=None, return_dtype=pl.Boolean)
+    if dtype == pl.Date:
+        return text.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
+    if dtype == pl.Utf8:
+        return text
+    return text.str.strip_chars().cast(dtype, strict=False)
+
+
+def type_frame(frame: pl.DataFrame, contract: Contract, path: Path) -> pl.DataFrame:
+    """Cast every column to its contract type; every value that does not parse is reported with its row."""
+    problems: list[Diagnostic] = []
+    present = set(frame.columns)
+    for column in contract.columns:
+        if column.name not in present:
+            problems.append(Diagnostic(Loc(str(path), 1, 1), "L002",
+                                       f"table {contract.table}: missing column '{column.name}'"
+                                       + did_you_mean(column.name, present - {c.name for c in contract.columns})))
+    for name in sorted(present - {c.name for c in contract.columns}):
+        problems.append(Diagnostic(Loc(str(path), 1, 1), "L003",
+                                   f"table {contract.table}: unexpected column '{name}'", "warning"))
+    if any(p.severity == "error" for p in problems):
+        raise CarescoreError(problems)
+    out = {}
+    for column in contract.columns:
+        dtype = contract.schema[column.name]
+        raw = frame[column.name]
+        if raw.dtype == dtype:
+            out[column.name] = raw
+            continue
+        typed = _cast_column(raw, dtype)
+        bad = (typed.is_null() & raw.is_not_null()
+               & (raw.cast(pl.Utf8, strict=False).str.strip_chars() != "")).arg_true()
+        if len(bad):
+            first = int(bad[0])
+            # CSV line = data row + 2 (header is line 1)
+            line = first + 2 if path.suffix == ".csv" else first + 1
+            problems.append(Diagnostic(
+                Loc(str(path), line, contract.columns.index(column) + 1), "L004",
+                f"table {contract.table}, column {column.name}: cannot read {raw[first]!r} as {column.type} "
+                f"({len(bad)} row(s) affected)"))
+        out[column.name] = typed
+    if any(p.severity == "error" for p in problems):
+        raise CarescoreError(problems)
+    return pl.DataFrame(out)
+
+
+def read_table(path: Path, contract: Contract) -> pl.DataFrame:
+    try:
+        if path.suffix == ".parquet":
+            frame = pl.read_parquet(path)
+        else:
+            frame = pl.read_csv(path, infer_schema=False, encoding="utf8")
+    except Exception as exc:  # polars raises several types; the user needs the file and the reason
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CarescoreError([Diagnostic(Loc(str(path)), "L001",
+                                         f"table {contract.table}: file cannot be read: {reason}")]) from exc
+    return type_frame(frame, contract, path)
+
+
+def load_extracts(directory: Path, contracts: dict[str, Contract] | None = None) -> Extracts:
+    """Load every table found in `directory`; collect every problem before failing."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CarescoreError([Diagnostic(Loc(str(directory)), "L000", "data folder does not exist")])
+    contracts = contracts or load_contracts()
+    tables, sources, missing, problems = {}, [], [], []
+    for name, contract in contracts.items():
+        path = find_file(directory, name)
+        if path is None:
+            missing.append(name)
+            tables[name] = pl.DataFrame(schema=contract.schema)
+            continue
+        try:
+            tables[name] = read_table(path, contract)
+        except CarescoreError as err:
+            problems.extend(err.diagnostics)
+            continue
+        sources.append(SourceFile(name, str(path), tables[name].height, path.stat().st_size, sha256(path)))
+    if problems:
+        raise CarescoreError(problems)
+    return Extracts(tables, tuple(sources), tuple(missing))

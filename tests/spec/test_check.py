@@ -1,0 +1,58 @@
+"""Broken definitions: each fixture says, in its first line, the exact located message it must produce."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from carescore.issues import CarescoreError
+from carescore.loader import load_catalog
+
+REPO = Path(__file__).resolve().parents[2]
+BROKEN = sorted((Path(__file__).parent / "broken").glob("*.yaml"))
+
+
+def make_tree(tmp_path: Path) -> Path:
+    root = tmp_path / "metrics"
+    shutil.copytree(REPO / "metrics" / "facts", root / "facts")
+    (root / "quality").mkdir()
+    return root
+
+
+def test_catalog_is_clean():
+    catalog = load_catalog(REPO / "metrics")
+    assert len(catalog.metrics) >= 2
+
+
+@pytest.mark.parametrize("case", BROKEN, ids=lambda p: p.stem)
+def test_broken_definition_message(case: Path, tmp_path):
+    expected = case.read_text().splitlines()[0].removeprefix("# expect: ")
+    root = make_tree(tmp_path)
+    target = root / "quality" / case.name
+    shutil.copy(case, target)
+    with pytest.raises(CarescoreError) as err:
+        load_catalog(root)
+    messages = [str(d) for d in err.value.diagnostics]
+    assert f"{target}{expected}" in messages, messages
+
+
+def test_duplicate_id_names_both_places(tmp_path):
+    root = make_tree(tmp_path)
+    (root / "equity").mkdir()
+    src = REPO / "metrics" / "quality" / "followup_7d.yaml"
+    shutil.copy(src, root / "quality" / "followup_7d.yaml")
+    shutil.copy(src, root / "equity" / "followup_7d.yaml")
+    with pytest.raises(CarescoreError) as err:
+        load_catalog(root)
+    assert [str(d) for d in err.value.diagnostics] == [
+        f"{root}/quality/followup_7d.yaml:1:1: error[M020] duplicate metric id 'followup_7d' "
+        f"(first defined at {root}/equity/followup_7d.yaml:1:1)"]
+
+
+def test_all_problems_reported_together(tmp_path):
+    root = make_tree(tmp_path)
+    for case in BROKEN[:4]:
+        shutil.copy(case, root / "quality" / case.name)
+    with pytest.raises(CarescoreError) as err:
+        load_catalog(root)
+    assert len({d.loc.path for d in err.value.diagnostics}) == 4
