@@ -83,13 +83,15 @@ class SpecNode:
             return None if default is _REQUIRED else default
         value = self.node[key]
         kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+        if float in kinds:
+            kinds = (*kinds, int)
         # YAML booleans are ints to Python; a weight of `yes` is a typo, not 1.
         if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
             names = " or ".join({int: "a whole number", float: "a number", str: "text", bool: "true/false",
                                  dict: "a mapping", list: "a list"}.get(k, k.__name__) for k in kinds)
             self.error(self.value_loc(key), code, f"'{key}' in {self.what} must be {names}, got {value!r}")
             return None if default is _REQUIRED else default
-        return float(value) if float in kinds and int not in kinds and isinstance(value, int) else value
+        return float(value) if float in kinds and isinstance(value, int) else value
 
     def child(self, key: str, what: str) -> SpecNode | None:
         value = self.get(key, dict, default=None)
