@@ -11,7 +11,7 @@ import typer
 
 from .issues import CarescoreError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="carescore: public-grade performance measures for integrated care networks.")
 
 METRICS = typer.Option(Path("metrics"), "--metrics", help="Folder of metric definitions.")

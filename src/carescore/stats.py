@@ -75,6 +75,10 @@ def funnel_limits(kind: str, target: float, exposure, z=Z95):
 
 def add_statistics(raw: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
     """value, ci_low, ci_high for every row; reference value and comparison for units below 'all'."""
+    if raw.height == 0:
+        return raw.with_columns(value=pl.lit(None, pl.Float64), ci_low=pl.lit(None, pl.Float64),
+                                ci_high=pl.lit(None, pl.Float64), reference_value=pl.lit(None, pl.Float64),
+                                comparison=pl.lit(None, pl.Utf8))
     frames = []
     for metric_id, part in raw.partition_by("metric_id", as_dict=True).items():
         m = catalog.metrics[metric_id[0]]
