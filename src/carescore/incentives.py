@@ -139,7 +139,7 @@ class Bundle:
 @dataclass(frozen=True)
 class NoiseOptions:
     z: float = 1.96
-    max_score_swing: float = 5.0
+    max_score_swing: float = 10.0
     shrink: bool = False
 
 
@@ -283,7 +283,7 @@ def load_scenario(path: Path) -> Scenario:
     ndoc = doc.child("noise", "noise")
     if ndoc:
         ndoc.keys({"z", "max_score_swing", "shrink"}, "I001")
-        noise = NoiseOptions(ndoc.get("z", float, 1.96), ndoc.get("max_score_swing", float, 5.0),
+        noise = NoiseOptions(ndoc.get("z", float, 1.96), ndoc.get("max_score_swing", float, 10.0),
                              ndoc.get("shrink", bool, False))
     if measures and not domains:
         doc.error(doc.key_loc("measures"), "I002", "scored measures need domains")
@@ -570,6 +570,12 @@ def run_scenario(measures: pl.DataFrame, scenario: Scenario) -> ScenarioResult:
     max_swing = swing.max(axis=1) if len(mids) else np.zeros(len(ids))
     driver = np.array([mids[j] for j in swing.argmax(axis=1)]) if len(mids) else np.full(len(ids), None)
 
+    # Noise-driven: one measure's sampling noise moves the score a lot, or could turn a gain into a loss.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        break_even = pay.withhold / slope if slope > 0 else np.nan
+    flips = in_program & (np.abs(np.nan_to_num(tps) - break_even) < max_swing)
+    noise_driven = eligible & ((max_swing > scenario.noise.max_score_swing) | flips)
+
     reason = np.full(len(ids), None, dtype=object)
     n_domains = (~np.isnan(scored["domains"])).sum(axis=1)
     reason[~eligible] = [f"{n} of {scenario.min_domains} required domains scored" for n in n_domains[~eligible]]
@@ -591,7 +597,7 @@ def run_scenario(measures: pl.DataFrame, scenario: Scenario) -> ScenarioResult:
         "total_dollars": (net_vbp + bonus_cents + savings_cents + bundle_cents) / 100,
         "max_score_swing": max_swing,
         "swing_driver": driver.tolist(),
-        "noise_driven": eligible & (max_swing > scenario.noise.max_score_swing),
+        "noise_driven": noise_driven,
     }, strict=False).with_columns(pl.col("^domain_.*$", "total_score", "base_payment", "adjustment_factor")
                                   .fill_nan(None), pl.col("not_scored_reason", "swing_driver").cast(pl.String))
     has = ~np.isnan(perf_raw)
@@ -642,8 +648,8 @@ def compare_scenarios(results: dict[str, ScenarioResult]) -> tuple[pl.DataFrame,
          .alias(f"outcome_{n}") for n in names[1:]]).sort("provider_id")
     totals = pl.DataFrame([{
         "scenario": n, "providers_scored": int(r.providers["total_score"].is_not_null().sum()),
-        "withheld_pool": r.pool, "incentives_paid": float(r.providers["incentive"].sum()),
-        "slope": r.slope, "total_dollars": float(r.providers["total_dollars"].sum()),
+        "withheld_pool": r.pool, "incentives_paid": round(float(r.providers["incentive"].sum()), 2) + 0.0,
+        "slope": r.slope, "total_dollars": round(float(r.providers["total_dollars"].sum()), 2) + 0.0,
         "noise_driven": int(r.providers["noise_driven"].sum()),
         "winners": int((table[f"outcome_{n}"] == "wins").sum()) if n != first else 0,
         "losers": int((table[f"outcome_{n}"] == "loses").sum()) if n != first else 0,
