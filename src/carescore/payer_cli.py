@@ -6,7 +6,7 @@ published results, wide CMS CSV), print a short readable summary and write CSV o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import polars as pl
 import typer
@@ -24,8 +24,8 @@ def _fail(message: str) -> None:
 def stars(
     measures: Annotated[Path, typer.Option(help="Measures CSV/Parquet: long, carescore results or wide CMS.")],
     method: Annotated[Path, typer.Option(help="Star method YAML, e.g. methods/cms_overall_star_2024.yaml.")],
-    out: Annotated[Optional[Path], typer.Option(help="Write one row per provider to this CSV.")] = None,
-    period: Annotated[Optional[str], typer.Option(help="Period to rate when the table has several.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write one row per provider to this CSV.")] = None,
+    period: Annotated[str | None, typer.Option(help="Period to rate when the table has several.")] = None,
 ) -> None:
     """Composite scores and star ratings by a declared method (CMS Overall Star Rating and the like)."""
     try:
@@ -70,11 +70,11 @@ def _summary(name: str, r: ScenarioResult) -> None:
 
 def incentives(
     scenario: Annotated[Path, typer.Option(help="Scenario YAML (see scenarios/README.md).")],
-    measures: Annotated[Optional[Path], typer.Option(
+    measures: Annotated[Path | None, typer.Option(
         help="Measures CSV/Parquet; defaults to the scenario's measures_file.")] = None,
-    compare: Annotated[Optional[list[Path]], typer.Option(
+    compare: Annotated[list[Path] | None, typer.Option(
         help="Other scenario YAMLs to compare side by side with the first.")] = None,
-    out: Annotated[Optional[Path], typer.Option(
+    out: Annotated[Path | None, typer.Option(
         help="Write per-provider results (or the comparison) to this CSV.")] = None,
 ) -> None:
     """Value-based incentives: scores, withhold, budget-neutral exchange, levers and what-if."""

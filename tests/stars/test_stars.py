@@ -1,7 +1,7 @@
 """Hand-worked examples of each step of the star method, its edge cases, and a golden national run."""
 
-import os
 import textwrap
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -10,13 +10,23 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from stars_synthetic import national_method, national_table
 
 from carescore.issues import CarescoreError
-from carescore.stars import (Clustering, MeasureGroup, StarMeasure, StarMethod, cluster_stars, fastclus,
-                             load_method, normalize_long, quantile_median_seeds, sas_percentile, star_ratings,
-                             wide_to_long)
-
-from stars_synthetic import national_method, national_table
+from carescore.stars import (
+    Clustering,
+    MeasureGroup,
+    StarMeasure,
+    StarMethod,
+    cluster_stars,
+    fastclus,
+    load_method,
+    normalize_long,
+    quantile_median_seeds,
+    sas_percentile,
+    star_ratings,
+    wide_to_long,
+)
 
 GOLDEN = Path(__file__).parent / "golden" / "national_stars.csv"
 
@@ -45,7 +55,7 @@ def test_fastclus_strict_keeps_outliers_out_of_the_means_but_gives_them_a_cluste
 
 
 def test_fastclus_ties_go_to_the_lower_cluster():
-    cluster, means, _ = fastclus(np.array([0.0, 1.0, 2.0]), np.array([0.0, 2.0]), max_iter=1)
+    cluster, _, _ = fastclus(np.array([0.0, 1.0, 2.0]), np.array([0.0, 2.0]), max_iter=1)
     assert cluster.tolist() == [0, 0, 1]
 
 
@@ -71,9 +81,9 @@ def _method(**overrides) -> StarMethod:
                                                    StarMeasure("m2", "lower_is_better"))),
               MeasureGroup("experience", "E", 0.25, (StarMeasure("e1", "higher_is_better"),)),
               MeasureGroup("process", "P", 0.25, (StarMeasure("p1", "higher_is_better"),)))
-    base = dict(id="t", title="t", groups=groups, drop_if_reported_by_at_most=0, min_measures_per_group=1,
-                min_groups=1, require_one_of=("mortality",), clustering=Clustering(stars=2))
-    return StarMethod(**{**base, **overrides})
+    base = StarMethod(id="t", title="t", groups=groups, drop_if_reported_by_at_most=0, min_measures_per_group=1,
+                      min_groups=1, require_one_of=("mortality",), clustering=Clustering(stars=2))
+    return replace(base, **overrides)
 
 
 def _long(rows):
@@ -175,10 +185,10 @@ def test_the_shipped_cms_method_loads():
     assert len(method.measures) == 47 and method.require_one_of == ("mortality", "safety")
 
 
-def test_golden_national_star_result():
+def test_golden_national_star_result(request):
     res = star_ratings(national_table(), national_method())
     got = res.providers.select("provider_id", "peer_group", "star", pl.col("summary_score").round(9))
-    if os.environ.get("CARESCORE_UPDATE_GOLDEN") or not GOLDEN.exists():
+    if request.config.getoption("--update-golden", default=False) or not GOLDEN.exists():
         GOLDEN.parent.mkdir(exist_ok=True)
         got.write_csv(GOLDEN)
     want = pl.read_csv(GOLDEN, schema=got.schema)
@@ -186,3 +196,18 @@ def test_golden_national_star_result():
     assert (got["star"].fill_null(0) == want["star"].fill_null(0)).all()
     assert (got["summary_score"] - want["summary_score"]).abs().max() < 1e-8
     assert res.measures.filter(~pl.col("used"))["measure_id"].to_list() == ["timely_effective_7"]
+
+
+def test_stars_cli_on_a_long_csv(tmp_path, capsys):
+    from carescore.payer_cli import stars
+
+    national_table(providers=400).write_csv(tmp_path / "long.csv")
+    method = tmp_path / "method.yaml"
+    groups = "\n".join(f"  {g.id}:\n    weight: {g.weight}\n    measures:\n" + "\n".join(
+        f"      {m.id}: {m.direction}" for m in g.measures) for g in national_method().groups)
+    method.write_text(f"id: n\ntitle: National\nmeasure_selection: {{drop_if_reported_by_at_most: 20}}\n"
+                      f"groups:\n{groups}\neligibility: {{min_measures_per_group: 3, min_groups: 3}}\n")
+    stars(tmp_path / "long.csv", method, tmp_path / "stars.csv")
+    printed = capsys.readouterr().out
+    assert printed.startswith("National: ") and "peer group 5" in printed
+    assert pl.read_csv(tmp_path / "stars.csv")["star"].drop_nulls().is_between(1, 5).all()
