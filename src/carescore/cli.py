@@ -124,5 +124,19 @@ def results(metric: Optional[str] = typer.Option(None, help="Only this metric id
         _fail(ValueError(f"unknown format '{format}'; use csv, parquet or json"))
 
 
+def _register_payer_commands() -> None:
+    from . import payer_cli
+
+    app.command("stars")(payer_cli.stars)
+    app.command("incentives")(payer_cli.incentives)
+
+
+_register_payer_commands()
+
+
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

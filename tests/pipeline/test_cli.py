@@ -1,0 +1,67 @@
+"""The command line, run as a user would run it (a real subprocess, real files)."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def cli(*args, cwd=REPO, env=None):
+    return subprocess.run([sys.executable, "-m", "carescore.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_check_clean_catalog():
+    out = cli("check", "metrics")
+    assert out.returncode == 0 and out.stdout.startswith("ok: 26 metrics")
+
+
+def test_check_reports_every_problem_located(tmp_path):
+    root = tmp_path / "metrics"
+    shutil.copytree(REPO / "metrics", root)
+    text = (root / "quality" / "followup_7d.yaml").read_text()
+    (root / "quality" / "followup_7d.yaml").write_text(text.replace("numerator: followup_7d",
+                                                                    "numerator: folowup_7d"))
+    text = (root / "cost" / "cost_pmpm.yaml").read_text()
+    (root / "cost" / "cost_pmpm.yaml").write_text(text.replace("direction: lower_is_better",
+                                                               "direction: down"))
+    out = cli("check", str(root))
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert f"{root}/cost/cost_pmpm.yaml:7:12: error[M005] direction must be one of lower_is_better, " \
+           "higher_is_better, neutral; got 'down'" in lines
+    assert f"{root}/quality/followup_7d.yaml:14:12: error[M012] unknown column 'folowup_7d' in fact " \
+           "index_discharges; did you mean 'followup_7d'?" in lines
+    assert lines[-1] == "2 error(s)"
+
+
+def test_sql_prints_readable_query():
+    out = cli("sql", "readmission_30d")
+    assert out.returncode == 0
+    assert "/* metric: readmission_30d v1 (" in out.stdout and "GROUPING SETS" in out.stdout
+    wrong = cli("sql", "readmision_30d")
+    assert wrong.returncode == 1 and "did you mean 'readmission_30d'?" in wrong.stderr
+
+
+def test_run_and_results(demo_dir, tmp_path):
+    env = {"CARESCORE_STORE": str(tmp_path / "pub")}
+    out = cli("run", "--data", str(demo_dir), env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("published run ")
+    csv = cli("results", "--metric", "followup_7d", "--level", "network", env=env)
+    assert csv.returncode == 0
+    header, *rows = csv.stdout.strip().splitlines()
+    assert header.startswith("run_id,metric_id,metric_version,level,unit_id")
+    assert rows and all(",followup_7d,1,network," in r for r in rows)
+    target = tmp_path / "out.parquet"
+    assert cli("results", "--format", "parquet", "--out", str(target), env=env).returncode == 0
+    assert target.stat().st_size > 1000
+
+
+def test_run_on_missing_folder_is_one_clear_error(tmp_path):
+    out = cli("run", "--data", str(tmp_path / "nope"), env={"CARESCORE_STORE": str(tmp_path / "pub")})
+    assert out.returncode == 1
+    assert out.stderr.startswith(f"{tmp_path / 'nope'}:1:1: error[L000] data folder does not exist")

@@ -1,0 +1,86 @@
+"""Small numbers: no published count of 1-10, and no hidden small cell can be worked out by subtraction.
+
+The attacker's model here is built independently of carescore.suppress: every cell of the internal table is
+a variable; the ones the public view shows are known; every additive relation (strata → unit, units of a level
+→ whole population, providers → their network) is an equation; any equation with one unknown is solved, and
+solving repeats until nothing changes.
+"""
+
+from collections import defaultdict
+
+import polars as pl
+import pytest
+
+from carescore.loader import load_catalog
+
+KEY = ["metric_id", "period", "level", "unit_id", "stratum", "stratum_value"]
+
+
+@pytest.fixture(scope="module")
+def tables(published):
+    from carescore import store
+
+    root, bundle = published
+    return bundle.results, store.read_public(root), store.read_units(root)
+
+
+def test_no_small_counts_published(tables):
+    _, public, _ = tables
+    counted = {m.id for m in load_catalog("metrics").metrics.values() if m.counts_numerator}
+    shown = public.filter(pl.col("status") == "ok")
+    assert shown.filter(pl.col("cases").is_between(1, 10)).height == 0
+    assert shown.filter(pl.col("metric_id").is_in(counted) & pl.col("numerator").is_between(1, 10)).height == 0
+    hidden = public.filter(pl.col("status") != "ok")
+    assert hidden.select(pl.col("numerator", "denominator", "cases", "value").is_not_null().any()).row(0) == (False,) * 4
+
+
+def _equations(results: pl.DataFrame, units: pl.DataFrame):
+    catalog = load_catalog("metrics")
+    nests = {m.id: {child for child, parent in catalog.facts[m.fact].parents if parent == "network"}
+             for m in catalog.metrics.values()}
+    cells = {tuple(r[:6]): i for i, r in enumerate(results.select(KEY).iter_rows())}
+    network_of = dict(units.select("unit_id", "network_id").iter_rows())
+    eqs = defaultdict(list)
+    for (metric, period, level, unit, stratum, value), i in cells.items():
+        if stratum != "all":
+            eqs[((metric, period, level, unit, "all", "all"), "strata", stratum)].append(i)
+        if level != "all":
+            eqs[((metric, period, "all", "ALL", stratum, value), "level", level)].append(i)
+        if level in nests[metric] and unit in network_of:
+            eqs[((metric, period, "network", network_of[unit], stratum, value), "nest", level)].append(i)
+    return [(cells[parent], kids) for (parent, _, _), kids in eqs.items() if parent in cells]
+
+
+def test_equations_hold_in_the_internal_table(tables):
+    results, _, units = tables
+    num, cases = results["numerator"].to_list(), results["cases"].to_list()
+    checked = 0
+    for parent, kids in _equations(results, units):
+        assert abs(num[parent] - sum(num[k] for k in kids)) < 1e-6 * max(1, abs(num[parent]))
+        assert cases[parent] == sum(cases[k] for k in kids)
+        checked += 1
+    assert checked > 1000
+
+
+def test_no_hidden_small_cell_can_be_derived(tables):
+    results, public, units = tables
+    catalog = load_catalog("metrics")
+    shown = set(map(tuple, public.filter(pl.col("status") == "ok").select(KEY).iter_rows()))
+    keys = list(results.select(KEY).iter_rows())
+    known = [k in shown for k in keys]
+    hidden_at_start = [not k for k in known]
+    eqs = _equations(results, units)
+    changed = True
+    while changed:
+        changed = False
+        for parent, kids in eqs:
+            members = [parent, *kids]
+            unknown = [i for i in members if not known[i]]
+            if len(unknown) == 1:
+                known[unknown[0]] = True
+                changed = True
+    num, cases, metric = results["numerator"].to_list(), results["cases"].to_list(), results["metric_id"].to_list()
+    leaks = [keys[i] for i in range(len(keys)) if hidden_at_start[i] and known[i]
+             and (1 <= cases[i] <= 10 or (catalog.metrics[metric[i]].counts_numerator and 1 <= num[i] <= 10))]
+    assert leaks == []
+    assert sum(hidden_at_start) > 100  # the demo has plenty of hidden cells to protect
