@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import time
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -84,13 +85,27 @@ def units_frame(extracts: Extracts) -> pl.DataFrame:
 
 def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extracts | None = None,
           catalog: Catalog | None = None, threads: int | None = None) -> store.Bundle:
+    clock = [time.perf_counter()]
+    timings: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        clock.append(time.perf_counter())
+        timings[name] = round(clock[-1] - clock[-2], 3)
+
     catalog = catalog or load_catalog(metrics_dir)
     extracts = extracts or load_extracts(data_dir)
+    lap("load")
     missing = set(extracts.missing)
     con = engine.connect(extracts, catalog, threads=threads)
     runnable = [m.id for m in catalog.metrics.values() if not set(catalog.facts[m.fact].requires) & missing]
     raw, exclusions, fact_sql = engine.compute(con, catalog, runnable)
-    results = suppress.apply(stats.add_statistics(raw, catalog), catalog, nesting(con, catalog))
+    # DuckDB returns groups in any order; suppression breaks ties by order, so fix it for reproducibility.
+    raw = raw.sort("metric_id", "period", "level", "unit_id", "stratum", "stratum_value")
+    lap("compute")
+    results = stats.add_statistics(raw, catalog)
+    lap("statistics")
+    results = suppress.apply(results, catalog, nesting(con, catalog))
+    lap("suppression")
     periods = sorted(results["period"].unique().to_list()) if results.height else []
     na = [m for m in catalog.metrics.values() if m.id not in runnable]
     if na:
@@ -104,6 +119,7 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
         "data_cut": {"folder": str(data_dir), "missing_tables": sorted(missing),
                      "files": [asdict(s) for s in extracts.sources]},
         "periods": periods,
+        "timings_seconds": timings,
     }
     digest = hashlib.sha256(json.dumps({k: v for k, v in manifest.items() if k != "created_at"},
                                        sort_keys=True, default=str).encode()).hexdigest()[:8]

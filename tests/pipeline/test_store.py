@@ -1,6 +1,7 @@
 """Runs are immutable and publication is atomic: a failed publish leaves the previous run served unchanged."""
 
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -66,3 +67,15 @@ def test_manifest_describes_the_run(published):
     assert files["encounters"]["rows"] > 100_000 and len(files["encounters"]["sha256"]) == 64
     assert manifest["periods"] == ["2024", "2025"]
     json.dumps(manifest)
+
+
+def test_same_data_same_results(demo_dir, published):
+    """Reproducible: a second run over the same extracts publishes identical numbers and statuses."""
+    from carescore import pipeline
+
+    again = pipeline.build(demo_dir, Path(__file__).resolve().parents[2] / "metrics")
+    first = published[1]
+    assert again.run_id != first.run_id
+    assert again.results.drop("run_id").equals(first.results.drop("run_id"))
+    assert again.manifest["data_cut"] == first.manifest["data_cut"]
+    assert again.manifest["metrics"] == first.manifest["metrics"]
