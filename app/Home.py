@@ -1,22 +1,40 @@
-"""carescore public reporting: reads only the published run bundle through carescore.store."""
+"""carescore public reporting: the entry point that `streamlit run app/Home.py` (or `make app`) starts.
 
-import polars as pl
+Pages read only the published run bundle through carescore.store (via carescore.app_data); they never
+compile SQL or read raw extracts. Public pages show only the suppressed view; leadership and payer pages
+call `auth.require` before they read anything else.
+"""
+
 import streamlit as st
 
-from carescore import store
+from carescore import auth
 
-st.set_page_config(page_title="carescore", layout="wide")
-st.title("How care is going in our network")
+st.set_page_config(page_title="Care in our network", page_icon=":material/health_and_safety:", layout="wide")
 
-try:
-    run_id = store.current_run_id()
-except store.NoPublishedRun:
-    st.info("No results have been published yet. Run `make run` (or `carescore run`) to publish the first run.")
-    st.stop()
 
-catalog = store.read_catalog()
-manifest = store.read_manifest()
-st.caption(f"Results run {run_id} · periods {', '.join(manifest['periods'])}")
-rows = [{"Measure": m["title"], "Area": m["domain"], "What it means": m["plain_language"]}
-        for m in catalog["metrics"].values()]
-st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch")
+def page(path: str, title: str, icon: str, **kw) -> st.Page:
+    return st.Page(f"pages_/{path}.py", title=title, icon=f":material/{icon}:", url_path=path, **kw)
+
+
+nav = st.navigation({
+    "For patients and families": [page("find", "Find and compare care", "search", default=True),
+                                  page("profile", "Provider profile", "local_hospital")],
+    "For network leadership": [page("scorecard", "Scorecard", "table_chart"),
+                               page("equity", "Equity", "diversity_3")],
+    "For payers": [page("incentives", "Incentives", "payments")],
+    "About the data": [page("methodology", "Methodology", "menu_book"),
+                       page("data_quality", "Data quality", "fact_check")],
+    "Staff": [page("sign_in", "Staff sign-in", "login")],
+})
+
+with st.sidebar:
+    staff = auth.current_staff()
+    if staff is None:
+        st.caption("Public pages need no sign-in. Leadership and payer pages are for staff.")
+    else:
+        st.caption(f"Signed in as **{staff.name}** ({', '.join(staff.roles) or 'no roles'})")
+        if st.button("Sign out", key="sign_out"):
+            auth.sign_out()
+            st.rerun()
+
+nav.run()

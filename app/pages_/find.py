@@ -1,0 +1,116 @@
+"""Find and compare care (public): search, filter by type, compare up to three places side by side."""
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+from carescore import app_data as ad
+
+MAX_COMPARE = 3
+PUBLIC_TYPES = ["hospital", "primary_care", "home_health"]
+
+st.title("Find and compare care")
+run = ad.require_run()
+catalog = ad.catalog(run)
+periods = ad.periods(run)
+
+st.write("Search for a hospital, a family doctor's practice or a home health agency, then pick up to three "
+         "to compare. Each result is compared with the average for our whole network.")
+left, right = st.columns([3, 2])
+text = left.text_input("Search by name, town, zip code or kind of care",
+                       placeholder="for example: Riverside, 04103, family doctor", key="find_text")
+types = right.multiselect("Type of care", PUBLIC_TYPES, default=PUBLIC_TYPES,
+                          format_func=ad.PROVIDER_TYPES.get, key="find_types")
+
+found = ad.search_units(run, text, types)
+if found.height == 0:
+    st.info("Nothing matches that search. Try a town name, a zip code, or a word like *hospital* or *doctor*.")
+    st.stop()
+
+st.caption(f"{found.height} {'place matches' if found.height == 1 else 'places match'} your search.")
+st.dataframe(found.select(pl.col("name").alias("Name"), pl.col("type_label").alias("Type"),
+                          pl.col("town").alias("Town"), pl.col("zip").alias("Zip code"),
+                          pl.col("reported").alias("Results reported")),
+             hide_index=True, height=min(35 * found.height + 38, 300), key="find_table")
+
+names = dict(zip(found["unit_id"], found["name"]))
+chosen = st.multiselect(f"Pick up to {MAX_COMPARE} places to compare", list(names), max_selections=MAX_COMPARE,
+                        format_func=names.get, key="find_compare",
+                        default=[u for u in st.session_state.get("find_compare", []) if u in names])
+period = st.selectbox("Year", periods[::-1], key="find_period")
+if not chosen:
+    st.stop()
+
+rows = (ad.unit_rows(ad.public(run))
+        .filter(pl.col("unit_id").is_in(chosen), pl.col("stratum") == "all", pl.col("period") == period))
+if rows.filter(pl.col("status") == "ok").height == 0:
+    st.info("None of the places you picked has a result to report for this year. Usually that means they "
+            "cared for too few patients for a fair comparison — it does not mean care was good or bad.")
+averages = ad.network_averages(run)
+by_key = {(r["metric_id"], r["unit_id"]): r for r in rows.iter_rows(named=True)}
+measured = set(rows["metric_id"])
+
+domains = [d for d in ad.DOMAINS if any(m["domain"] == d and mid in measured for mid, m in catalog.items())]
+notes: dict[str, str] = {}
+for tab, domain in zip(st.tabs([ad.DOMAINS[d] for d in domains]), domains):
+    with tab:
+        metric_ids = [mid for mid, m in catalog.items() if m["domain"] == domain and mid in measured]
+        chart_rows = []
+        for mid in metric_ids:
+            m = catalog[mid]
+            scale, unit_words = ad.chart_scale(m)
+            cols = st.columns([2] + [1] * len(chosen))
+            avg = averages.get((mid, period))
+            cols[0].markdown(f"**{m['title']}**  \n{m['plain_language']}")
+            cols[0].caption(f"{ad.direction_words(m)}. Network average: {ad.fmt_value(m, avg)}. {ad.unit_note(m)}")
+            for col, uid in zip(cols[1:], chosen):
+                col.caption(names[uid])
+                row = by_key.get((mid, uid))
+                if row is None:
+                    col.markdown("Not measured here")
+                elif row["status"] != "ok":
+                    col.markdown(f"**{ad.STATUS.get(row['status'], 'Not available')}**")
+                    notes[ad.STATUS.get(row["status"], "Not available")] = row["footnote"]
+                else:
+                    badge = {"better": "green", "worse": "orange"}.get(row["comparison"], "gray")
+                    words = ad.COMPARISON.get(row["comparison"], "Compared with no network average")
+                    col.markdown(f"### {ad.fmt_value(m, row['value'])}\n:{badge}-badge[{words}]")
+                    col.caption(ad.fmt_range(m, row["ci_low"], row["ci_high"]).capitalize())
+                    chart_rows.append({"Measure": f"{m['title']} ({unit_words})", "Place": names[uid],
+                                       "Value": row["value"] * scale, "Low": row["ci_low"] * scale,
+                                       "High": row["ci_high"] * scale, "Shown": ad.fmt_value(m, row["value"]),
+                                       "Range": ad.fmt_range(m, row["ci_low"], row["ci_high"]),
+                                       "Average": None if avg is None else avg * scale})
+            st.divider()
+        if chart_rows:
+            data = pl.DataFrame(chart_rows).to_pandas()
+            base = alt.Chart(data)
+            tooltip = ["Place", "Measure", "Shown", "Range"]
+            dots = base.mark_point(filled=True, size=90).encode(
+                x=alt.X("Value:Q", title="Result (in each measure's own units)", scale=alt.Scale(zero=False)),
+                y=alt.Y("Place:N", title=None), color=alt.Color("Place:N", title="Place"),
+                shape=alt.Shape("Place:N"), tooltip=tooltip)
+            bars = base.mark_rule(strokeWidth=2).encode(x="Low:Q", x2="High:Q", y="Place:N", color="Place:N",
+                                                        tooltip=tooltip)
+            avg_rule = base.mark_rule(strokeDash=[4, 3], color="#555").encode(x="Average:Q")
+            chart = (alt.layer(bars, dots, avg_rule, data=data)
+                     .properties(width=520, height=28 * len(chosen))
+                     .facet(row=alt.Row("Measure:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left",
+                                                                                   labelLimit=320)))
+                     .resolve_scale(x="independent")
+                     .properties(title=f"{ad.DOMAINS[domain]}: results with their likely range, {period}"))
+            st.altair_chart(chart, alt=f"Chart of {ad.DOMAINS[domain].lower()} results for "
+                            f"{', '.join(names[u] for u in chosen)}: a dot for each result, a line for its likely "
+                            "range and a dashed line for the network average.")
+
+if notes:
+    st.markdown("**What the notes mean**")
+    for label, footnote in notes.items():
+        st.markdown(f"- **{label}**: {footnote}")
+st.caption("“Likely between” shows the range the true result is likely to be in (a 95% confidence interval): "
+           "small places have wider ranges. A place is only called better or worse than average when its whole "
+           "range is above or below the network average.")
+for uid in chosen:
+    if st.button(f"See the full profile of {names[uid]}", key=f"profile_{uid}"):
+        st.session_state["profile_unit"] = uid
+        st.switch_page("pages_/profile.py")

@@ -1,0 +1,37 @@
+"""Staff sign-in: the identity provider when one is configured, else the local accounts file (see auth.py)."""
+
+import streamlit as st
+
+from carescore import auth
+
+st.title("Staff sign-in")
+staff = auth.current_staff()
+if staff is not None:
+    st.success(f"You are signed in as **{staff.name}** through your {staff.via}.")
+    roles = [auth.ROLES[r] for r in staff.roles if r in auth.ROLES]
+    st.write("Your access: " + (", ".join(roles) if roles else "public pages only") + ".")
+    st.stop()
+
+st.write("Network leadership and payer pages show unpublished detail and are for staff only. "
+         "Patients and families can use every public page without signing in.")
+
+if auth.identity_provider_configured():
+    st.button("Sign in with your organization account", on_click=st.login, type="primary")
+    st.stop()
+
+if not auth.local_users():
+    st.info("Staff sign-in is not set up on this site yet. An administrator adds accounts as described in "
+            "`src/carescore/auth.py` (an identity provider, or local accounts with hashed passwords).")
+    st.stop()
+
+with st.form("sign_in"):
+    user = st.text_input("User name")
+    password = st.text_input("Password", type="password")
+    submitted = st.form_submit_button("Sign in", type="primary")
+if submitted:
+    staff = auth.check_local(user, password)
+    if staff is None:
+        st.error("That user name and password do not match an account.")
+    else:
+        st.session_state["staff"] = staff
+        st.rerun()

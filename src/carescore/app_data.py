@@ -1,0 +1,244 @@
+"""What the Streamlit pages share: cached reads of the published run and wording for people.
+
+Everything comes through `carescore.store`; there is no SQL here. Reads are cached per (store folder, run
+id), so publishing a new run is picked up on the next rerun without restarting the app. The cache holds
+the frames themselves (`cache_resource`, no copy per call): Polars frames are immutable, so sharing them
+between sessions is safe and keeps every rerun well under the 300 ms budget.
+"""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import streamlit as st
+
+from . import store
+
+PROVIDER_TYPES = {"hospital": "Hospital", "primary_care": "Primary care", "home_health": "Home health",
+                  "community": "Community partner", "network": "Care network"}
+# Words people type when they look for a kind of care, so "doctor" or "home nursing" finds the right places.
+SERVICES = {
+    "hospital": "hospital inpatient emergency surgery stay admission maternity imaging scan x-ray",
+    "primary_care": "primary care family doctor gp clinic practice checkup physician nurse practitioner",
+    "home_health": "home health home care visiting nurse nursing therapy",
+    "community": "community social services food housing transport rides help",
+}
+DOMAINS = {"quality": "Quality of care", "safety": "Safety", "experience": "Patients' experience",
+           "cost": "Cost", "equity": "Fair care for everyone"}
+STRATA = {"all": "Everyone", "race_ethnicity": "Race and ethnicity", "sex": "Sex", "age_band": "Age group",
+          "dual_eligible": "Both Medicare and Medicaid (dual eligible)", "rurality": "Urban or rural",
+          "language": "Preferred language"}
+COMPARISON = {"better": "Better than the network average", "worse": "Worse than the network average",
+              "no_different": "No different from the network average",
+              "higher": "Higher than the network average", "lower": "Lower than the network average"}
+# Short labels for table cells; the full footnote is shown once under the table.
+STATUS = {"too_few": "Too few to report", "suppressed": "Hidden to protect privacy",
+          "data_quality_hold": "On hold: data being checked", "not_applicable": "Not available"}
+LEVELS = {"all": "Whole network", "network": "Care network", "provider": "Provider", "practice": "Practice"}
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading the published run
+
+
+def current_run() -> str | None:
+    """The published run id, or None before the first publish. Read every rerun: it is one small file."""
+    try:
+        return store.current_run_id()
+    except store.NoPublishedRun:
+        return None
+
+
+def require_run() -> str:
+    """The run id, or an explanation and a stop: every page needs a published run."""
+    run = current_run()
+    if run is None:
+        st.info("**No results have been published yet.** When the network publishes its first set of results "
+                "they will appear here. (For the team running this site: `make run`, or `carescore run`, "
+                "publishes a run.)")
+        st.stop()
+    return run
+
+
+def _root() -> str:
+    return str(store.root_dir())
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _read(kind: str, root: str, run: str):
+    readers = {"public": store.read_public, "results": store.read_results, "units": store.read_units,
+               "catalog": store.read_catalog, "manifest": store.read_manifest,
+               "exclusions": store.read_exclusions, "dq": lambda root, run_id: store.read_frame("dq", root, run_id)}
+    return readers[kind](root=root, run_id=run)
+
+
+def public(run: str) -> pl.DataFrame:
+    """The suppressed long table: the only results a public page may show."""
+    return _read("public", _root(), run)
+
+
+def results(run: str) -> pl.DataFrame:
+    """Unsuppressed results: call only after `auth.require` has let a staff member in."""
+    return _read("results", _root(), run)
+
+
+def units(run: str) -> pl.DataFrame:
+    return _read("units", _root(), run)
+
+
+def catalog(run: str) -> dict:
+    return _read("catalog", _root(), run)["metrics"]
+
+
+def manifest(run: str) -> dict:
+    return _read("manifest", _root(), run)
+
+
+def exclusions(run: str) -> pl.DataFrame:
+    return _read("exclusions", _root(), run)
+
+
+def data_quality(run: str) -> pl.DataFrame:
+    """The run's data-quality results; an empty frame when this run has none."""
+    return _read("dq", _root(), run)
+
+
+def periods(run: str) -> list[str]:
+    return sorted(manifest(run).get("periods") or public(run)["period"].unique().to_list())
+
+
+def unit_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows of individual providers and practices (not networks or the whole network), one per unit.
+
+    A primary-care site reports some measures as a 'provider' and others as a 'practice'; to a reader it is
+    one place, so both levels are kept under its unit id."""
+    return (frame.filter(pl.col("level").is_in(["provider", "practice"]))
+            .unique(["metric_id", "unit_id", "stratum", "stratum_value", "period"], keep="first",
+                    maintain_order=True))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _unit_index(root: str, run: str) -> pl.DataFrame:
+    """Units that can be searched, with the words a search matches and how many results each reports."""
+    reported = (unit_rows(_read("public", root, run)).filter(pl.col("stratum") == "all")
+                .group_by("unit_id").agg(reported=(pl.col("status") == "ok").sum(), measures=pl.len()))
+    u = _read("units", root, run).filter(pl.col("provider_type") != "network")
+    return (u.join(reported, on="unit_id", how="left")
+            .with_columns(pl.col("reported", "measures").fill_null(0),
+                          type_label=pl.col("provider_type").replace_strict(PROVIDER_TYPES, default="Other"),
+                          haystack=pl.concat_str([pl.col("name"), pl.col("town"), pl.col("zip"), pl.col("unit_id"),
+                                                  pl.col("provider_type").replace_strict(SERVICES, default="")],
+                                                 separator=" ", ignore_nulls=True).str.to_lowercase())
+            .sort("name"))
+
+
+def search_units(run: str, text: str = "", types: list[str] | None = None) -> pl.DataFrame:
+    """Units whose name, town, zip code or kind of service contains every word typed."""
+    found = _unit_index(_root(), run)
+    if types:
+        found = found.filter(pl.col("provider_type").is_in(types))
+    for word in text.lower().split():
+        found = found.filter(pl.col("haystack").str.contains(word, literal=True))
+    return found
+
+
+def unit_label(run: str, unit_id: str) -> str:
+    u = units(run).filter(pl.col("unit_id") == unit_id)
+    if u.height == 0:
+        return "the whole network" if unit_id == "ALL" else unit_id
+    row = u.row(0, named=True)
+    return f"{row['name']} ({row['town']})" if row.get("town") else row["name"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Numbers for people
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def fmt_value(metric: dict, v) -> str:
+    """A value the way a person reads it: 72%, 4.1 per 1,000, $1,234, 0.95 times the expected number."""
+    if _missing(v):
+        return "–"
+    unit = metric["unit"]
+    if unit == "percent":
+        return f"{v * 100:.1f}%" if 0 < abs(v) < 0.1 else f"{v * 100:.0f}%"
+    if unit == "per_1000":
+        return f"{v:,.1f} per 1,000"
+    if unit == "dollars":
+        return f"${v:,.0f}"
+    if unit == "ratio":
+        return f"{v:.2f}×"
+    return f"{v:,.0f}" if unit == "count" else f"{v:,.1f}"
+
+
+def fmt_range(metric: dict, low, high) -> str:
+    if _missing(low) or _missing(high):
+        return ""
+    return f"likely between {fmt_value(metric, low)} and {fmt_value(metric, high)}"
+
+
+def unit_note(metric: dict) -> str:
+    """One line that says how to read the number, for measures whose unit is not obvious."""
+    if metric["unit"] == "ratio":
+        return ("Compared with what is expected for patients like these: 1.00× is as expected, below 1 is fewer "
+                "than expected.")
+    return ""
+
+
+def fmt_count(n) -> str:
+    """Counts of people or events. A count of 1-10 is never shown, even if one reached the app by mistake:
+    the pipeline suppresses them, and this is the second lock on the same door."""
+    if _missing(n):
+        return "–"
+    return "fewer than 11" if 1 <= n <= 10 else f"{n:,.0f}"
+
+
+def plain_result(metric: dict, row: dict) -> str:
+    """The one-line public reading of a result row (suppressed view)."""
+    if row["status"] != "ok":
+        return STATUS.get(row["status"], "Not available")
+    text = fmt_value(metric, row["value"])
+    if row.get("comparison") in COMPARISON:
+        text += f" · {COMPARISON[row['comparison']].replace(' the network average', '')}"
+    return text
+
+
+def direction_words(metric: dict) -> str:
+    return {"higher_is_better": "Higher is better", "lower_is_better": "Lower is better"}.get(
+        metric["direction"], "Neither higher nor lower is better")
+
+
+
+
+
+def difference_ci(p1, l1, u1, p0, l0, u0) -> tuple[float, float, float]:
+    """Difference p1 - p0 with a 95% interval from the two groups' own intervals (MOVER, Newcombe's method
+    for proportions: it keeps the Wilson/exact intervals' asymmetry near 0 and 1)."""
+    d = p1 - p0
+    return (d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2), d, d + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2))
+
+
+def chart_png(chart) -> bytes:
+    """A chart as PNG for a download button; called only when the button is pressed."""
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_png(chart.to_json(), scale=2)
+
+
+def network_averages(run: str) -> dict[tuple[str, str], float]:
+    """(metric, period) → the whole-network value, from the network row itself (status ok).
+
+    Public pages take the average from here, never from a unit row's reference_value: when the network row
+    is hidden, its value must stay hidden too."""
+    rows = public(run).filter(pl.col("level") == "all", pl.col("stratum") == "all", pl.col("status") == "ok")
+    return {(r["metric_id"], r["period"]): r["value"] for r in rows.iter_rows(named=True)}
+
+
+def chart_scale(metric: dict) -> tuple[float, str]:
+    """Multiplier and axis wording to chart a value in the units people read (72, not 0.72)."""
+    return {"percent": (100.0, "percent"), "per_1000": (1.0, "per 1,000"), "dollars": (1.0, "dollars"),
+            "ratio": (1.0, "times the expected number")}.get(metric["unit"], (1.0, metric["unit"]))
