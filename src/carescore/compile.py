@@ -37,6 +37,12 @@ def _double(e: exp.Expression) -> exp.Expression:
     return exp.cast(e, "DOUBLE")
 
 
+def _exact(e: exp.Expression, scale: int = 6) -> exp.Expression:
+    # Floating-point sums depend on the order parallel threads add them; fixed-point sums do not, so the
+    # same data always publishes the same digits.
+    return exp.cast(e, f"DECIMAL(38, {scale})")
+
+
 def _is_one(name: str) -> exp.Expression:
     return exp.EQ(this=exp.column(name), expression=exp.Literal.number(1))
 
@@ -63,10 +69,10 @@ def value_columns(m: Metric, i: int) -> list[exp.Expression]:
     if m.kind in ("proportion", "o_e"):
         x = _when(exp.and_(_is_one(f"m{i}_in"), _true(parse(m.numerator.sql))), one, zero)
     else:
-        x = _when(_is_one(f"m{i}_in"), _double(exp.func("COALESCE", parse(m.numerator.sql), zero)), zero)
+        x = _when(_is_one(f"m{i}_in"), _exact(exp.func("COALESCE", parse(m.numerator.sql), zero)), zero)
     out = [exp.alias_(x, f"m{i}_x")]
     if m.kind in EXPOSURE_KINDS:
-        y = _when(_is_one(f"m{i}_in"), _double(exp.func("COALESCE", parse(m.denominator.sql), zero)), zero)
+        y = _when(_is_one(f"m{i}_in"), _exact(exp.func("COALESCE", parse(m.denominator.sql), zero)), zero)
         out.append(exp.alias_(y, f"m{i}_y"))
     return out
 
@@ -80,7 +86,7 @@ def expected_column(m: Metric, i: int) -> exp.Expression:
 
     rate = exp.Div(this=_double(over(f"m{i}_x")), expression=exp.func("NULLIF", over(f"m{i}_in"),
                                                                          exp.Literal.number(0)))
-    return exp.alias_(_when(_is_one(f"m{i}_in"), rate, exp.Literal.number(0)), f"m{i}_e")
+    return exp.alias_(_when(_is_one(f"m{i}_in"), _exact(rate, 12), exp.Literal.number(0)), f"m{i}_e")
 
 
 def aggregates(m: Metric, i: int) -> list[exp.Expression]:

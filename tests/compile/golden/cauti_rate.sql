@@ -6,8 +6,12 @@ WITH eligible AS (
 ), measured AS (
   SELECT
     *,
-    CASE WHEN m0_in = 1 THEN CAST(COALESCE(cauti, 0) AS DOUBLE) ELSE 0 END AS m0_x,
-    CASE WHEN m0_in = 1 THEN CAST(COALESCE(catheter_days, 0) AS DOUBLE) ELSE 0 END AS m0_y
+    CASE WHEN m0_in = 1 THEN CAST(COALESCE(cauti, 0) AS DECIMAL(38, 6)) ELSE 0 END AS m0_x,
+    CASE
+      WHEN m0_in = 1
+      THEN CAST(COALESCE(catheter_days, 0) AS DECIMAL(38, 6))
+      ELSE 0
+    END AS m0_y
   FROM eligible
 )
 /* fact: facility_months (metrics/facts/facility_months.yaml); metrics: cauti_rate */

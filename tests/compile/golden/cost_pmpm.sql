@@ -6,8 +6,12 @@ WITH eligible AS (
 ), measured AS (
   SELECT
     *,
-    CASE WHEN m0_in = 1 THEN CAST(COALESCE(total_cost, 0) AS DOUBLE) ELSE 0 END AS m0_x,
-    CASE WHEN m0_in = 1 THEN CAST(COALESCE(member_months, 0) AS DOUBLE) ELSE 0 END AS m0_y
+    CASE WHEN m0_in = 1 THEN CAST(COALESCE(total_cost, 0) AS DECIMAL(38, 6)) ELSE 0 END AS m0_x,
+    CASE
+      WHEN m0_in = 1
+      THEN CAST(COALESCE(member_months, 0) AS DECIMAL(38, 6))
+      ELSE 0
+    END AS m0_y
   FROM eligible
 )
 /* fact: member_years (metrics/facts/member_years.yaml); metrics: cost_pmpm */

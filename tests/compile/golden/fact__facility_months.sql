@@ -10,16 +10,48 @@ WITH eligible AS (
 ), measured AS (
   SELECT
     *,
-    CASE WHEN m0_in = 1 THEN CAST(COALESCE(adverse_drug_events, 0) AS DOUBLE) ELSE 0 END AS m0_x,
-    CASE WHEN m0_in = 1 THEN CAST(COALESCE(patient_days, 0) AS DOUBLE) ELSE 0 END AS m0_y,
-    CASE WHEN m1_in = 1 THEN CAST(COALESCE(cauti, 0) AS DOUBLE) ELSE 0 END AS m1_x,
-    CASE WHEN m1_in = 1 THEN CAST(COALESCE(catheter_days, 0) AS DOUBLE) ELSE 0 END AS m1_y,
-    CASE WHEN m2_in = 1 THEN CAST(COALESCE(clabsi, 0) AS DOUBLE) ELSE 0 END AS m2_x,
-    CASE WHEN m2_in = 1 THEN CAST(COALESCE(central_line_days, 0) AS DOUBLE) ELSE 0 END AS m2_y,
-    CASE WHEN m3_in = 1 THEN CAST(COALESCE(falls_with_injury, 0) AS DOUBLE) ELSE 0 END AS m3_x,
-    CASE WHEN m3_in = 1 THEN CAST(COALESCE(patient_days, 0) AS DOUBLE) ELSE 0 END AS m3_y,
-    CASE WHEN m4_in = 1 THEN CAST(COALESCE(pressure_injuries, 0) AS DOUBLE) ELSE 0 END AS m4_x,
-    CASE WHEN m4_in = 1 THEN CAST(COALESCE(patient_days, 0) AS DOUBLE) ELSE 0 END AS m4_y
+    CASE
+      WHEN m0_in = 1
+      THEN CAST(COALESCE(adverse_drug_events, 0) AS DECIMAL(38, 6))
+      ELSE 0
+    END AS m0_x,
+    CASE
+      WHEN m0_in = 1
+      THEN CAST(COALESCE(patient_days, 0) AS DECIMAL(38, 6))
+      ELSE 0
+    END AS m0_y,
+    CASE WHEN m1_in = 1 THEN CAST(COALESCE(cauti, 0) AS DECIMAL(38, 6)) ELSE 0 END AS m1_x,
+    CASE
+      WHEN m1_in = 1
+      THEN CAST(COALESCE(catheter_days, 0) AS DECIMAL(38, 6))
+      ELSE 0
+    END AS m1_y,
+    CASE WHEN m2_in = 1 THEN CAST(COALESCE(clabsi, 0) AS DECIMAL(38, 6)) ELSE 0 END AS m2_x,
+    CASE
+      WHEN m2_in = 1
+      THEN CAST(COALESCE(central_line_days, 0) AS DECIMAL(38, 6))
+      ELSE 0
+    END AS m2_y,
+    CASE
+      WHEN m3_in = 1
+      THEN CAST(COALESCE(falls_with_injury, 0) AS DECIMAL(38, 6))
+      ELSE 0
+    END AS m3_x,
+    CASE
+      WHEN m3_in = 1
+      THEN CAST(COALESCE(patient_days, 0) AS DECIMAL(38, 6))
+      ELSE 0
+    END AS m3_y,
+    CASE
+      WHEN m4_in = 1
+      THEN CAST(COALESCE(pressure_injuries, 0) AS DECIMAL(38, 6))
+      ELSE 0
+    END AS m4_x,
+    CASE
+      WHEN m4_in = 1
+      THEN CAST(COALESCE(patient_days, 0) AS DECIMAL(38, 6))
+      ELSE 0
+    END AS m4_y
   FROM eligible
 )
 /* fact: facility_months (metrics/facts/facility_months.yaml); metrics: adverse_drug_events, cauti_rate, clabsi_rate, falls_with_injury, pressure_injuries */

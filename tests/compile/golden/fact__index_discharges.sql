@@ -102,8 +102,12 @@ WITH eligible AS (
 ), measured AS (
   SELECT
     *,
-    CASE WHEN m0_in = 1 THEN CAST(COALESCE(episode_cost_30d, 0) AS DOUBLE) ELSE 0 END AS m0_x,
-    CASE WHEN m1_in = 1 THEN CAST(COALESCE(stay_cost, 0) AS DOUBLE) ELSE 0 END AS m1_x,
+    CASE
+      WHEN m0_in = 1
+      THEN CAST(COALESCE(episode_cost_30d, 0) AS DECIMAL(38, 6))
+      ELSE 0
+    END AS m0_x,
+    CASE WHEN m1_in = 1 THEN CAST(COALESCE(stay_cost, 0) AS DECIMAL(38, 6)) ELSE 0 END AS m1_x,
     CASE WHEN m2_in = 1 AND COALESCE(followup_7d, FALSE) THEN 1 ELSE 0 END AS m2_x,
     CASE WHEN m3_in = 1 AND COALESCE(followup_30d, FALSE) THEN 1 ELSE 0 END AS m3_x,
     CASE WHEN m4_in = 1 AND COALESCE(followup_7d, FALSE) THEN 1 ELSE 0 END AS m4_x,
@@ -115,7 +119,7 @@ WITH eligible AS (
     *,
     CASE
       WHEN m6_in = 1
-      THEN CAST(SUM(m6_x) OVER (PARTITION BY "period", "age_band", "sex", "comorbidity_band") AS DOUBLE) / NULLIF(SUM(m6_in) OVER (PARTITION BY "period", "age_band", "sex", "comorbidity_band"), 0)
+      THEN CAST(CAST(SUM(m6_x) OVER (PARTITION BY "period", "age_band", "sex", "comorbidity_band") AS DOUBLE) / NULLIF(SUM(m6_in) OVER (PARTITION BY "period", "age_band", "sex", "comorbidity_band"), 0) AS DECIMAL(38, 12))
       ELSE 0
     END AS m6_e
   FROM measured

@@ -14,19 +14,35 @@ WITH eligible AS (
 ), measured AS (
   SELECT
     *,
-    CASE WHEN m0_in = 1 THEN CAST(COALESCE(total_cost, 0) AS DOUBLE) ELSE 0 END AS m0_x,
-    CASE WHEN m0_in = 1 THEN CAST(COALESCE(member_months, 0) AS DOUBLE) ELSE 0 END AS m0_y,
+    CASE WHEN m0_in = 1 THEN CAST(COALESCE(total_cost, 0) AS DECIMAL(38, 6)) ELSE 0 END AS m0_x,
+    CASE
+      WHEN m0_in = 1
+      THEN CAST(COALESCE(member_months, 0) AS DECIMAL(38, 6))
+      ELSE 0
+    END AS m0_y,
     CASE WHEN m1_in = 1 AND COALESCE(sdoh_screened, FALSE) THEN 1 ELSE 0 END AS m1_x,
-    CASE WHEN m2_in = 1 THEN CAST(COALESCE(avoidable_ed_visits, 0) AS DOUBLE) ELSE 0 END AS m2_x,
-    CASE WHEN m2_in = 1 THEN CAST(COALESCE(member_months, 0) AS DOUBLE) ELSE 0 END AS m2_y,
-    CASE WHEN m3_in = 1 THEN CAST(COALESCE(ed_visits, 0) AS DOUBLE) ELSE 0 END AS m3_x,
-    CASE WHEN m3_in = 1 THEN CAST(COALESCE(member_months, 0) AS DOUBLE) ELSE 0 END AS m3_y,
+    CASE
+      WHEN m2_in = 1
+      THEN CAST(COALESCE(avoidable_ed_visits, 0) AS DECIMAL(38, 6))
+      ELSE 0
+    END AS m2_x,
+    CASE
+      WHEN m2_in = 1
+      THEN CAST(COALESCE(member_months, 0) AS DECIMAL(38, 6))
+      ELSE 0
+    END AS m2_y,
+    CASE WHEN m3_in = 1 THEN CAST(COALESCE(ed_visits, 0) AS DECIMAL(38, 6)) ELSE 0 END AS m3_x,
+    CASE
+      WHEN m3_in = 1
+      THEN CAST(COALESCE(member_months, 0) AS DECIMAL(38, 6))
+      ELSE 0
+    END AS m3_y,
     CASE
       WHEN m4_in = 1
-      THEN CAST(COALESCE(pcp_visits_own_practice, 0) AS DOUBLE)
+      THEN CAST(COALESCE(pcp_visits_own_practice, 0) AS DECIMAL(38, 6))
       ELSE 0
     END AS m4_x,
-    CASE WHEN m4_in = 1 THEN CAST(COALESCE(pcp_visits, 0) AS DOUBLE) ELSE 0 END AS m4_y
+    CASE WHEN m4_in = 1 THEN CAST(COALESCE(pcp_visits, 0) AS DECIMAL(38, 6)) ELSE 0 END AS m4_y
   FROM eligible
 )
 /* fact: member_years (metrics/facts/member_years.yaml); metrics: cost_pmpm, sdoh_screening, avoidable_ed_per_1000, ed_visits_per_1000, pcp_continuity */

@@ -8,7 +8,7 @@ WITH eligible AS (
 ), measured AS (
   SELECT
     *,
-    CASE WHEN m0_in = 1 THEN CAST(COALESCE(stay_cost, 0) AS DOUBLE) ELSE 0 END AS m0_x
+    CASE WHEN m0_in = 1 THEN CAST(COALESCE(stay_cost, 0) AS DECIMAL(38, 6)) ELSE 0 END AS m0_x
   FROM eligible
 )
 /* fact: index_discharges (metrics/facts/index_discharges.yaml); metrics: inpatient_cost_per_admission */

@@ -10,10 +10,10 @@ WITH eligible AS (
     *,
     CASE
       WHEN m0_in = 1
-      THEN CAST(COALESCE(pcp_visits_own_practice, 0) AS DOUBLE)
+      THEN CAST(COALESCE(pcp_visits_own_practice, 0) AS DECIMAL(38, 6))
       ELSE 0
     END AS m0_x,
-    CASE WHEN m0_in = 1 THEN CAST(COALESCE(pcp_visits, 0) AS DOUBLE) ELSE 0 END AS m0_y
+    CASE WHEN m0_in = 1 THEN CAST(COALESCE(pcp_visits, 0) AS DECIMAL(38, 6)) ELSE 0 END AS m0_y
   FROM eligible
 )
 /* fact: member_years (metrics/facts/member_years.yaml); metrics: pcp_continuity */

@@ -50,7 +50,7 @@ WITH eligible AS (
     *,
     CASE
       WHEN m0_in = 1
-      THEN CAST(SUM(m0_x) OVER (PARTITION BY "period", "age_band", "sex", "comorbidity_band") AS DOUBLE) / NULLIF(SUM(m0_in) OVER (PARTITION BY "period", "age_band", "sex", "comorbidity_band"), 0)
+      THEN CAST(CAST(SUM(m0_x) OVER (PARTITION BY "period", "age_band", "sex", "comorbidity_band") AS DOUBLE) / NULLIF(SUM(m0_in) OVER (PARTITION BY "period", "age_band", "sex", "comorbidity_band"), 0) AS DECIMAL(38, 12))
       ELSE 0
     END AS m0_e
   FROM measured
