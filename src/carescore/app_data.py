@@ -242,3 +242,10 @@ def chart_scale(metric: dict) -> tuple[float, str]:
     """Multiplier and axis wording to chart a value in the units people read (72, not 0.72)."""
     return {"percent": (100.0, "percent"), "per_1000": (1.0, "per 1,000"), "dollars": (1.0, "dollars"),
             "ratio": (1.0, "times the expected number")}.get(metric["unit"], (1.0, metric["unit"]))
+
+
+def group_label(stratum: str, value: str) -> str:
+    """A patient group as people say it: 'Dual eligible', 'Hispanic', '45-64'."""
+    if stratum == "dual_eligible":
+        return {"true": "Dual eligible", "false": "Not dual eligible"}.get(value, value)
+    return value.replace("_", " ").capitalize() if value else "Unknown"
