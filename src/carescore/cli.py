@@ -75,16 +75,45 @@ def sql(metric_id: str = typer.Argument(..., help="Metric id, or a fact id with 
     typer.echo(compile_fact(catalog.facts[m.fact], [m]))
 
 
+DATA_FORMAT = typer.Option("canonical", "--format",
+                           help="canonical (one file per table) or synthea (an unmodified Synthea CSV export).")
+AS_OF = typer.Option(None, "--as-of", help="Day that future dates are judged against, YYYY-MM-DD (default today).")
+
+
+def _extracts(data: Path, format: str):
+    from .load import load_extracts
+
+    if format == "synthea":
+        from .synthea import load_synthea
+
+        return load_synthea(data)
+    if format != "canonical":
+        _fail(ValueError(f"unknown format '{format}'; use canonical or synthea"))
+    return load_extracts(data, strict=False)
+
+
+def _as_of(text: Optional[str]):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        _fail(ValueError(f"--as-of {text!r} is not a date like 2025-12-31"))
+
+
 @app.command()
 def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (one file per table)."),
-        metrics: Path = METRICS, store: Optional[Path] = STORE):
-    """Load → compute → publish a new run."""
+        metrics: Path = METRICS, store: Optional[Path] = STORE, format: str = DATA_FORMAT,
+        as_of: Optional[str] = AS_OF):
+    """Load → validate → compute → publish a new run (not published if data quality would hold everything)."""
     from . import pipeline
     from . import store as store_mod
+    from .validate import baseline
 
     start = time.perf_counter()
     try:
-        bundle = pipeline.build(data, metrics)
+        extracts = _extracts(data, format)
+        bundle = pipeline.build(data, metrics, extracts=extracts, as_of=_as_of(as_of), baseline=baseline(store))
         store_mod.publish(bundle, store)
     except CarescoreError as err:
         _fail(err)
@@ -93,6 +122,38 @@ def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (o
     typer.echo(f"published run {bundle.run_id} in {time.perf_counter() - start:.1f}s: "
                f"{res['metric_id'].n_unique()} metrics, {res.height} results "
                f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
+    dq = bundle.manifest.get("data_quality", {})
+    if dq.get("blocking_failures") or dq.get("warnings"):
+        typer.echo(f"data quality: {dq['blocking_failures']} blocking failure(s), {dq['warnings']} warning(s), "
+                   f"{len(dq['holds'])} hold(s); see {store_mod.run_dir(store, bundle.run_id) / 'dq_report.html'}")
+
+
+@app.command()
+def validate(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (one file per table)."),
+             format: str = DATA_FORMAT, as_of: Optional[str] = AS_OF, store: Optional[Path] = STORE,
+             report: Path = typer.Option(Path("build/dq_report.html"), help="Write the HTML report here.")):
+    """Check the extracts against their contracts (Great Expectations on DuckDB); exit 1 on a blocking failure."""
+    from . import validate as dq
+    from .contracts import load_contracts
+
+    start = time.perf_counter()
+    try:
+        extracts = _extracts(data, format)
+    except CarescoreError as err:
+        _fail(err)
+    result = dq.run(extracts, load_contracts(), _as_of(as_of), dq.baseline(store), rejected=extracts.rejected,
+                    warnings=extracts.warnings)
+    typer.echo(f"{'table':<28}{'rows':>10}{'checks':>8}{'blocking':>10}{'warnings':>10}")
+    for table, rows, checks, blocking, warnings in result.summary().iter_rows():
+        typer.echo(f"{table:<28}{'' if rows is None else rows:>10}{checks:>8}{blocking:>10}{warnings:>10}")
+    for d in result.diagnostics():
+        typer.echo(str(d))
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(dq.html_report(result))
+    typer.echo(f"{len(result.outcomes)} checks in {time.perf_counter() - start:.1f}s: {len(result.blocking)} blocking, "
+               f"{len(result.failures) - len(result.blocking)} warning(s); report {report}")
+    if result.blocking:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -29,6 +30,9 @@ class Extracts:
     tables: dict[str, pl.DataFrame]
     sources: tuple[SourceFile, ...]
     missing: tuple[str, ...]  # tables the data cut does not provide (metrics on them are not_applicable)
+    # tables whose file could not be read (nothing of them is loaded; metrics on them are held), and warnings
+    rejected: dict[str, tuple[Diagnostic, ...]] = field(default_factory=dict)
+    warnings: tuple[Diagnostic, ...] = ()
 
 
 def sha256(path: Path) -> str:
@@ -97,26 +101,89 @@ def type_frame(frame: pl.DataFrame, contract: Contract, path: Path) -> pl.DataFr
     return pl.DataFrame(out)
 
 
-def read_table(path: Path, contract: Contract) -> pl.DataFrame:
+def _csv_problem(path: Path, table: str) -> Diagnostic | None:
+    """Where a CSV file breaks: not UTF-8, not comma-separated, or a record with the wrong number of fields.
+
+    Only called on a file Polars refused or that looks truncated, so reading it again costs nothing on
+    the good path."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        return Diagnostic(Loc(str(path), line, col), "L006", f"table {table}: file is not UTF-8 (byte "
+                          f"0x{data[err.start]:02x} cannot be decoded); save it as UTF-8")
+    records = csv.reader(text.splitlines(keepends=True))
+    header = next(records, [])
+    start = records.line_num + 1
+    for record in records:
+        if len(record) != len(header):
+            cut = " (the file looks truncated)" if not text.endswith("\n") else ""
+            return Diagnostic(Loc(str(path), start, 1), "L008", f"table {table}: record has {len(record)} "
+                              f"field(s), the header has {len(header)}{cut}")
+        start = records.line_num + 1
+    if text.count('"') % 2:
+        return Diagnostic(Loc(str(path), start - 1, 1), "L008", f"table {table}: unterminated quote "
+                          "(the file looks truncated)")
+    return None
+
+
+def _check_csv(path: Path, contract: Contract) -> None:
+    """Cheap checks before parsing: an empty file, a wrong delimiter, a last record cut short."""
+    t = contract.table
+    with open(path, "rb") as fh:
+        head = fh.readline()
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 65536))
+        tail = fh.read()
+    if not head.strip():
+        raise CarescoreError([Diagnostic(Loc(str(path)), "L005", f"table {t}: file is empty (no header line)")])
+    text = head.decode("utf-8", "replace")
+    if "," not in text:
+        found = next((d for d in (";", "\t", "|") if d in text), None)
+        if found:
+            shown = {"\t": "tab"}.get(found, repr(found))
+            raise CarescoreError([Diagnostic(Loc(str(path)), "L007", f"table {t}: fields are separated by {shown}, "
+                                             "expected ',' (comma-separated values)")])
+    if not tail.endswith(b"\n"):
+        problem = _csv_problem(path, t)
+        if problem:
+            raise CarescoreError([problem])
+
+
+def read_table(path: Path, contract: Contract, warnings: list | None = None) -> pl.DataFrame:
+    if path.suffix == ".csv":
+        _check_csv(path, contract)
     try:
         if path.suffix == ".parquet":
             frame = pl.read_parquet(path)
         else:
             frame = pl.read_csv(path, infer_schema=False, encoding="utf8")
     except Exception as exc:  # polars raises several types; the user needs the file and the reason
+        located = _csv_problem(path, contract.table) if path.suffix == ".csv" else None
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CarescoreError([Diagnostic(Loc(str(path)), "L001",
-                                         f"table {contract.table}: file cannot be read: {reason}")]) from exc
+        raise CarescoreError([located or Diagnostic(Loc(str(path)), "L001",
+                                                    f"table {contract.table}: file cannot be read: {reason}")]) from exc
+    extra = sorted(set(frame.columns) - {c.name for c in contract.columns})
+    if warnings is not None:
+        warnings.extend(Diagnostic(Loc(str(path), 1, frame.columns.index(name) + 1), "L003",
+                                   f"table {contract.table}: unexpected column '{name}' (ignored)", "warning")
+                        for name in extra)
     return type_frame(frame, contract, path)
 
 
-def load_extracts(directory: Path, contracts: dict[str, Contract] | None = None) -> Extracts:
-    """Load every table found in `directory`; collect every problem before failing."""
+def load_extracts(directory: Path, contracts: dict[str, Contract] | None = None, strict: bool = True) -> Extracts:
+    """Load every table found in `directory`; collect every problem before failing.
+
+    With strict=False a table that cannot be read is left out whole (`rejected`) instead of failing the load,
+    so validation can hold just the metrics that need it."""
     directory = Path(directory)
     if not directory.is_dir():
         raise CarescoreError([Diagnostic(Loc(str(directory)), "L000", "data folder does not exist")])
     contracts = contracts or load_contracts()
-    tables, sources, missing, problems = {}, [], [], []
+    tables, sources, missing, problems, warnings, rejected = {}, [], [], [], [], {}
     for name, contract in contracts.items():
         path = find_file(directory, name)
         if path is None:
@@ -124,11 +191,13 @@ def load_extracts(directory: Path, contracts: dict[str, Contract] | None = None)
             tables[name] = pl.DataFrame(schema=contract.schema)
             continue
         try:
-            tables[name] = read_table(path, contract)
+            tables[name] = read_table(path, contract, warnings)
         except CarescoreError as err:
             problems.extend(err.diagnostics)
+            rejected[name] = tuple(err.diagnostics)
+            tables[name] = pl.DataFrame(schema=contract.schema)
             continue
         sources.append(SourceFile(name, str(path), tables[name].height, path.stat().st_size, sha256(path)))
-    if problems:
+    if problems and strict:
         raise CarescoreError(problems)
-    return Extracts(tables, tuple(sources), tuple(missing))
+    return Extracts(tables, tuple(sources), tuple(missing), rejected, tuple(warnings))

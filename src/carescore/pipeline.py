@@ -7,13 +7,15 @@ import json
 import subprocess
 import time
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import polars as pl
 
 from . import __version__, engine, stats, store, suppress
 from .compile import compile_fact
+from .contracts import load_contracts
+from .issues import CarescoreError, Diagnostic, Loc
 from .load import Extracts, load_extracts
 from .loader import load_catalog
 from .spec import Catalog, Metric
@@ -52,15 +54,28 @@ def nesting(con, catalog: Catalog) -> dict[str, dict[tuple[str, str], dict[str, 
     return out
 
 
-def not_applicable(metrics: list[Metric], missing: set[str], catalog: Catalog, periods: list[str]) -> pl.DataFrame:
+def not_applicable(metrics: list[Metric], missing: set[str], catalog: Catalog, periods: list[str],
+                   status: str = "not_applicable", reasons: dict[str, str] | None = None) -> pl.DataFrame:
+    """One 'all' row per period for metrics that cannot be computed: their data is missing from the cut
+    (not_applicable) or could not be read (data_quality_hold, with the validation reason)."""
     rows = []
     for m in metrics:
-        lacking = sorted(set(catalog.facts[m.fact].requires) & missing)
+        lacking = ", ".join(sorted(set(catalog.facts[m.fact].requires) & missing))
+        footnote = (suppress.FOOTNOTES[status].format(tables=lacking) if status == "not_applicable"
+                    else suppress.FOOTNOTES[status].format(reason=(reasons or {}).get(m.id, lacking)))
         for period in periods:
             rows.append({"metric_id": m.id, "period": period, "level": "all", "unit_id": "ALL", "stratum": "all",
-                         "stratum_value": "all", "status": "not_applicable",
-                         "footnote": suppress.FOOTNOTES["not_applicable"].format(tables=", ".join(lacking))})
+                         "stratum_value": "all", "status": status, "footnote": footnote})
     return pl.DataFrame(rows)
+
+
+def next_baseline(profile: pl.DataFrame, baseline: pl.DataFrame | None, failed_tables: set[str]) -> pl.DataFrame:
+    """Volume baseline for the next cut: this cut's counts, except tables that failed a blocking check keep
+    the counts of the last accepted cut."""
+    if baseline is None or not baseline.height:
+        return profile.filter(~pl.col("table").is_in(sorted(failed_tables)))
+    return pl.concat([profile.filter(~pl.col("table").is_in(sorted(failed_tables))),
+                      baseline.filter(pl.col("table").is_in(sorted(failed_tables)))])
 
 
 def metric_entry(m: Metric, catalog: Catalog, sql: str) -> dict:
@@ -84,7 +99,12 @@ def units_frame(extracts: Extracts) -> pl.DataFrame:
 
 
 def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extracts | None = None,
-          catalog: Catalog | None = None, threads: int | None = None) -> store.Bundle:
+          catalog: Catalog | None = None, threads: int | None = None, as_of: date | None = None,
+          baseline: pl.DataFrame | None = None) -> store.Bundle:
+    """`as_of` is the day future dates are judged against (today); `baseline` the volume profile of the last
+    accepted cut (validate.baseline(store root)), which volume checks compare with."""
+    from . import validate
+
     clock = [time.perf_counter()]
     timings: dict[str, float] = {}
 
@@ -93,23 +113,47 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
         timings[name] = round(clock[-1] - clock[-2], 3)
 
     catalog = catalog or load_catalog(metrics_dir)
-    extracts = extracts or load_extracts(data_dir)
+    contracts = load_contracts()
+    extracts = extracts or load_extracts(data_dir, contracts, strict=False)
     lap("load")
-    missing = set(extracts.missing)
+    as_of = as_of or date.today()
+    report = validate.run(extracts, contracts, as_of, baseline, rejected=extracts.rejected, warnings=extracts.warnings)
+    hold_list = validate.holds(report, catalog, contracts)
+    missing, rejected = set(extracts.missing), set(extracts.rejected)
+    network_held = {h.metric_id: h.reason for h in hold_list if not h.providers}
+    na_ids = {m.id for m in catalog.metrics.values() if set(catalog.facts[m.fact].requires) & missing}
+    if report.blocking and set(catalog.metrics) - na_ids <= set(network_held):
+        raise CarescoreError([*report.diagnostics(), Diagnostic(Loc(str(data_dir)), "Q100", (
+            "every metric would be on data-quality hold: this run is not published and the previous "
+            "publication stays live"))])
+    lap("validate")
     con = engine.connect(extracts, catalog, threads=threads)
-    runnable = [m.id for m in catalog.metrics.values() if not set(catalog.facts[m.fact].requires) & missing]
+    runnable = [m.id for m in catalog.metrics.values()
+                if not set(catalog.facts[m.fact].requires) & (missing | rejected)]
     raw, exclusions, fact_sql = engine.compute(con, catalog, runnable)
     # DuckDB returns groups in any order; suppression breaks ties by order, so fix it for reproducibility.
     raw = raw.sort("metric_id", "period", "level", "unit_id", "stratum", "stratum_value")
     lap("compute")
     results = stats.add_statistics(raw, catalog)
     lap("statistics")
-    results = suppress.apply(results, catalog, nesting(con, catalog))
+    # suppress.apply with the holds put in between: held cells are hidden cells, so complementary
+    # suppression must see them.
+    results = suppress.primary_status(results, catalog)
+    results = validate.apply_holds(results, hold_list, units_frame(extracts), suppress.FOOTNOTES["data_quality_hold"])
+    extra = suppress.complementary(results, suppress.equations(results, nesting(con, catalog)))
+    results = results.with_columns(
+        status=pl.when(pl.Series(extra)).then(pl.lit("suppressed")).otherwise(pl.col("status")),
+        footnote=pl.when(pl.Series(extra)).then(pl.lit(suppress.FOOTNOTES["complementary"]))
+        .otherwise(pl.col("footnote")))
     lap("suppression")
     periods = sorted(results["period"].unique().to_list()) if results.height else []
-    na = [m for m in catalog.metrics.values() if m.id not in runnable]
+    na = [m for m in catalog.metrics.values() if m.id in na_ids]
     if na:
         results = pl.concat([results, not_applicable(na, missing, catalog, periods or ["all"])], how="diagonal_relaxed")
+    unreadable = [m for m in catalog.metrics.values() if m.id not in runnable and m.id not in na_ids]
+    if unreadable:
+        results = pl.concat([results, not_applicable(unreadable, rejected, catalog, periods or ["all"],
+                                                     "data_quality_hold", network_held)], how="diagonal_relaxed")
     manifest = {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "code_version": code_version(),
@@ -120,6 +164,10 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
                      "files": [asdict(s) for s in extracts.sources]},
         "periods": periods,
         "timings_seconds": timings,
+        "data_quality": {"as_of": as_of.isoformat(), "checks": len(report.outcomes),
+                         "blocking_failures": len(report.blocking),
+                         "warnings": sum(not o.success and not o.blocking for o in report.outcomes),
+                         "holds": [asdict(h) for h in hold_list]},
     }
     digest = hashlib.sha256(json.dumps({k: v for k, v in manifest.items() if k != "created_at"},
                                        sort_keys=True, default=str).encode()).hexdigest()[:8]
@@ -138,10 +186,16 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
                  "facts": {f.id: {"description": f.description, "grain": f.grain, "sql": f.sql}
                            for f in catalog.facts.values()}},
         sql=fact_sql,
+        extra={"dq": report.frame(),
+               "dq_volume": next_baseline(validate.volume_profile(extracts, contracts), baseline,
+                                          {o.rule.table for o in report.blocking})},
+        files={"dq_report.html": validate.html_report(report, f"Data quality — run {run_id}")},
     )
 
 
 def run(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, root: Path | None = None) -> store.Bundle:
-    bundle = build(Path(data_dir), Path(metrics_dir))
+    from .validate import baseline
+
+    bundle = build(Path(data_dir), Path(metrics_dir), baseline=baseline(root))
     store.publish(bundle, root)
     return bundle

@@ -1,7 +1,7 @@
 """Run bundles: one immutable folder per run, published by atomically swapping a pointer file.
 
 <root>/runs/<run_id>/{manifest.json, results.parquet, public.parquet, exclusions.parquet, units.parquet,
-catalog.json, sql/*.sql, dq.parquet?}; <root>/CURRENT holds the published run id. A run folder is written
+catalog.json, sql/*.sql, dq.parquet?, dq_volume.parquet?, dq_report.html?}; <root>/CURRENT holds the published run id. A run folder is written
 under a temporary name and renamed when complete, and CURRENT is replaced with os.replace, so a reader
 sees either the previous run or the new one, never a half-written one.
 """
@@ -30,6 +30,7 @@ class Bundle:
     catalog: dict
     sql: dict[str, str]
     extra: dict[str, pl.DataFrame] = field(default_factory=dict)  # e.g. data-quality results
+    files: dict[str, str] = field(default_factory=dict)  # other text files of the run, e.g. dq_report.html
 
 
 class NoPublishedRun(Exception):
@@ -56,6 +57,8 @@ def publish(bundle: Bundle, root: Path | str | None = None) -> Path:
         frame.write_parquet(tmp / f"{name}.parquet")
     for name, text in bundle.sql.items():
         (tmp / "sql" / f"{name}.sql").write_text(text + "\n")
+    for name, text in bundle.files.items():
+        (tmp / name).write_text(text)
     (tmp / "catalog.json").write_text(json.dumps(bundle.catalog, indent=2, default=str))
     (tmp / "manifest.json").write_text(json.dumps(bundle.manifest, indent=2, default=str))
     os.replace(tmp, final)
@@ -123,3 +126,15 @@ def read_units(root=None, run_id=None) -> pl.DataFrame:
 
 def read_exclusions(root=None, run_id=None) -> pl.DataFrame:
     return read_frame("exclusions", root, run_id)
+
+
+def read_dq(root=None, run_id=None) -> pl.DataFrame:
+    """Data-quality results of the run: one row per table × check (table, column, expectation, rule, severity,
+    success, observed, unexpected_count, sample_keys, providers, message)."""
+    return read_frame("dq", root, run_id)
+
+
+def dq_report_path(root=None, run_id=None) -> Path | None:
+    """The human-readable data-quality report of the run (HTML), if it has one."""
+    path = run_dir(root, run_id) / "dq_report.html"
+    return path if path.exists() else None

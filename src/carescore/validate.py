@@ -1,0 +1,563 @@
+"""Data quality: table contracts compile to Great Expectations suites that run pushed down on DuckDB,
+and blocking failures become holds on exactly the metrics that read the failing table or column.
+
+The only module that imports great_expectations (through gx_compat, which makes GX work on DuckDB).
+
+Contract keys (data/contracts/*.yaml) and the rule each compiles to:
+  column: nullable: false → not_null · allowed → allowed · min/max → range · pattern (anchored regex)
+          · not_future (date ≤ as-of day) · max_age_years (date ≥ as-of − N years) · not_before: <column>
+          (date order) · references: table.column · max_length · no_formula (text a spreadsheet would run)
+          · severity: blocking|warning, or {kind: severity} for some of the column's rules
+  table:  primary_key → unique · rows (≥ 1 row) · freshness: {column, max_age_days}
+          · volume: {tolerance, by_provider, min_rows} (rows within ±tolerance of the last accepted cut,
+          overall and, with by_provider, per provider that had at least min_rows)
+
+Scope of a blocking failure (documented in docs of the hold footnote too):
+- Metrics hit: those whose fact requires the table and, for a column rule, whose fact SQL reads the
+  column (by name, or through SELECT * over the table). Table-wide rules (duplicate keys, row counts,
+  an unreadable file) hit every metric over the table.
+- Providers hit: a failure is provider-specific when the table has provider_id and the failing rows
+  belong to fewer than half of the providers in the table (one hospital's duplicated or missing survey
+  file). Then only that provider's rows are held, plus the rows that include its data (its network and
+  the 'all' rows). Otherwise the metric is held network-wide.
+Warnings are reported and published with the run; they hold nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import sqlglot
+from sqlglot import exp
+
+from . import gx_compat
+from .contracts import Contract
+from .issues import Diagnostic, Loc
+from .load import Extracts
+from .spec import Catalog, Fact
+
+gx = gx_compat.gx
+E = gx.expectations
+
+DEFAULT_SEVERITY = {"max_length": "warning", "no_formula": "warning", "freshness": "warning"}
+TABLE_WIDE = {"unique", "rows", "volume", "provider_volume", "freshness", "parse"}
+CODES = {"header": "L003", "parse": "Q001", "rows": "Q002", "volume": "Q003", "provider_volume": "Q004", "freshness": "Q005",
+         "unique": "Q010", "not_null": "Q011", "allowed": "Q012", "range": "Q013", "pattern": "Q014",
+         "not_future": "Q015", "max_age": "Q016", "not_before": "Q017", "references": "Q018",
+         "max_length": "Q019", "no_formula": "Q020"}
+FORMULA = r"^[=+@\t\r]"  # what a spreadsheet would evaluate; "-" is left out: negative numbers are data
+SAMPLES = 5
+DQ_SCHEMA = {"table": pl.Utf8, "column": pl.Utf8, "expectation": pl.Utf8, "rule": pl.Utf8, "severity": pl.Utf8,
+             "success": pl.Boolean, "observed": pl.Utf8, "unexpected_count": pl.Int64, "sample_keys": pl.Utf8,
+             "providers": pl.Utf8, "message": pl.Utf8}
+
+
+@dataclass(frozen=True)
+class Rule:
+    table: str
+    kind: str
+    columns: tuple[str, ...]
+    severity: str
+    expected: str  # what the data should be, in words
+    params: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def param(self) -> dict:
+        return dict(self.params)
+
+    @property
+    def column(self) -> str | None:
+        return self.columns[0] if self.columns else None
+
+    @property
+    def table_wide(self) -> bool:
+        return self.kind in TABLE_WIDE
+
+
+@dataclass(frozen=True)
+class Outcome:
+    rule: Rule
+    success: bool
+    observed: str = ""
+    unexpected_count: int = 0
+    sample_keys: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()  # a provider-specific failure; () means network-wide
+    loc: Loc | None = None
+    detail: str = ""
+
+    @property
+    def blocking(self) -> bool:
+        return not self.success and self.rule.severity == "blocking"
+
+    @property
+    def where(self) -> str:
+        return f"{self.rule.table}.{self.rule.column}" if self.rule.column else self.rule.table
+
+    @property
+    def message(self) -> str:
+        if self.success:
+            return f"{self.where}: {self.rule.expected}"
+        if self.detail:
+            return self.detail
+        count = f"{self.unexpected_count} row(s)" if self.unexpected_count else f"observed {self.observed}"
+        text = f"{self.where}: {count} break the rule '{self.rule.expected}'"
+        if self.sample_keys:
+            text += f" (e.g. {', '.join(self.sample_keys)})"
+        if self.providers:
+            text += f"; only provider(s) {', '.join(self.providers)}"
+        return text
+
+    def diagnostic(self) -> Diagnostic:
+        severity = "error" if self.rule.severity == "blocking" else "warning"
+        return Diagnostic(self.loc or Loc(self.rule.table), CODES[self.rule.kind], self.message, severity)
+
+
+@dataclass(frozen=True)
+class Report:
+    outcomes: tuple[Outcome, ...]
+    rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.success]
+
+    @property
+    def blocking(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.blocking]
+
+    @property
+    def rejected(self) -> set[str]:
+        """Tables that could not be read at all (nothing of them is loaded)."""
+        return {o.rule.table for o in self.outcomes if o.rule.kind == "parse"}
+
+    def diagnostics(self) -> list[Diagnostic]:
+        return [o.diagnostic() for o in self.failures]
+
+    def frame(self) -> pl.DataFrame:
+        rows = [{"table": o.rule.table, "column": o.rule.column, "expectation": EXPECTATION_NAMES.get(o.rule.kind, ""),
+                 "rule": o.rule.kind, "severity": o.rule.severity, "success": o.success, "observed": o.observed,
+                 "unexpected_count": o.unexpected_count, "sample_keys": ", ".join(o.sample_keys),
+                 "providers": ", ".join(o.providers), "message": o.message} for o in self.outcomes]
+        return pl.DataFrame(rows, schema=DQ_SCHEMA)
+
+    def summary(self) -> pl.DataFrame:
+        """One line per table: rows, checks run, blocking failures, warnings."""
+        frame = self.frame()
+        return (frame.group_by("table").agg(
+            checks=pl.len(),
+            blocking=(~pl.col("success") & (pl.col("severity") == "blocking")).sum(),
+            warnings=(~pl.col("success") & (pl.col("severity") == "warning")).sum())
+            .with_columns(rows=pl.col("table").replace_strict(self.rows, default=None, return_dtype=pl.Int64))
+            .select("table", "rows", "checks", "blocking", "warnings").sort("table"))
+
+
+# ---------------------------------------------------------------------------------------------- rules
+
+def _severity(spec, kind: str) -> str:
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, dict) and kind in spec:
+        return spec[kind]
+    return DEFAULT_SEVERITY.get(kind, "blocking")
+
+
+def _years_before(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def rules_for(contract: Contract, as_of: dt.date, baseline: pl.DataFrame | None = None) -> list[Rule]:
+    """Every check a contract asks for, in a stable order."""
+    t, raw, out = contract.table, contract.raw, []
+    if contract.primary_key:
+        out.append(Rule(t, "unique", contract.primary_key, _severity(raw.get("severity"), "unique"),
+                        f"({', '.join(contract.primary_key)}) is unique"))
+    out.append(Rule(t, "rows", (), "blocking", "the file has at least one row"))
+    for c in contract.columns:
+        sev = c.checks.get("severity")
+        if not c.nullable:
+            out.append(Rule(t, "not_null", (c.name,), _severity(sev, "not_null"), "never empty"))
+        if c.allowed:
+            out.append(Rule(t, "allowed", (c.name,), _severity(sev, "allowed"),
+                            f"one of {', '.join(c.allowed)}", (("values", c.allowed),)))
+        if c.min is not None or c.max is not None:
+            words = " and ".join(w for w in (f">= {c.min}" if c.min is not None else "",
+                                             f"<= {c.max}" if c.max is not None else "") if w)
+            out.append(Rule(t, "range", (c.name,), _severity(sev, "range"), words, (("min", c.min), ("max", c.max))))
+        if "pattern" in c.checks:
+            out.append(Rule(t, "pattern", (c.name,), _severity(sev, "pattern"), f"matches {c.checks['pattern']}",
+                            (("regex", c.checks["pattern"]),)))
+        if c.checks.get("not_future"):
+            out.append(Rule(t, "not_future", (c.name,), _severity(sev, "not_future"),
+                            f"not after the as-of day {as_of}", (("max", as_of),)))
+        if "max_age_years" in c.checks:
+            low = _years_before(as_of, int(c.checks["max_age_years"]))
+            out.append(Rule(t, "max_age", (c.name,), _severity(sev, "max_age"),
+                            f"not before {low} (age over {c.checks['max_age_years']})", (("min", low),)))
+        if "not_before" in c.checks:
+            out.append(Rule(t, "not_before", (c.name, c.checks["not_before"]), _severity(sev, "not_before"),
+                            f"not before {c.checks['not_before']}"))
+        if c.references:
+            out.append(Rule(t, "references", (c.name,), _severity(sev, "references"),
+                            f"exists in {c.references}", (("target", c.references),)))
+        if "max_length" in c.checks:
+            out.append(Rule(t, "max_length", (c.name,), _severity(sev, "max_length"),
+                            f"at most {c.checks['max_length']} characters", (("max", int(c.checks["max_length"])),)))
+        if c.checks.get("no_formula"):
+            out.append(Rule(t, "no_formula", (c.name,), _severity(sev, "no_formula"),
+                            "does not start like a spreadsheet formula (=, +, @)", (("regex", FORMULA),)))
+    fresh = raw.get("freshness")
+    if fresh:
+        low = as_of - dt.timedelta(days=int(fresh["max_age_days"]))
+        out.append(Rule(t, "freshness", (fresh["column"],), fresh.get("severity", "warning"),
+                        f"latest {fresh['column']} on or after {low}", (("min", low),)))
+    volume = raw.get("volume")
+    if volume and baseline is not None and baseline.height:
+        tol = float(volume.get("tolerance", 0.5))
+        sev = volume.get("severity", "blocking")
+        prev = baseline.filter((pl.col("table") == t) & pl.col("provider_id").is_null())["rows"]
+        if len(prev):
+            n = int(prev[0])
+            out.append(Rule(t, "volume", (), sev, f"row count within ±{tol:.0%} of the last accepted cut ({n})",
+                            (("min", int(n * (1 - tol))), ("max", int(n * (1 + tol)) + 1))))
+        if volume.get("by_provider"):
+            per = baseline.filter((pl.col("table") == t) & pl.col("provider_id").is_not_null()
+                                  & (pl.col("rows") >= int(volume.get("min_rows", 1))))
+            if per.height:
+                out.append(Rule(t, "provider_volume", ("provider_id",), sev,
+                                f"each provider's rows at least {1 - tol:.0%} of its last accepted cut",
+                                (("floor", tuple((p, int(r * (1 - tol))) for p, r in
+                                                 per.select("provider_id", "rows").iter_rows())),)))
+    return out
+
+
+# ------------------------------------------------------------------------------------ SQL of a rule
+
+def _id(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql("duckdb")
+
+
+def _lit(value) -> str:
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    return exp.convert(value).sql("duckdb")
+
+
+def bad_rows_sql(rule: Rule, table: str) -> str | None:
+    """A WHERE condition true for the rows that break a row-level rule (None for table-level rules).
+
+    Used to locate failures (which providers, which first row) and as the hand-written benchmark.
+    """
+    c = _id(rule.column) if rule.column else None
+    p = rule.param
+    if rule.kind == "unique":
+        keys = ", ".join(_id(k) for k in rule.columns)
+        return f"({keys}) IN (SELECT ({keys}) FROM {_id(table)} GROUP BY ALL HAVING COUNT(*) > 1)"
+    if rule.kind == "not_null":
+        return f"{c} IS NULL"
+    if rule.kind == "allowed":
+        return f"{c} NOT IN ({', '.join(_lit(v) for v in p['values'])})"
+    if rule.kind in ("range", "max_age", "not_future"):
+        parts = []
+        if p.get("min") is not None:
+            parts.append(f"{c} < {_lit(p['min'])}")
+        if p.get("max") is not None:
+            parts.append(f"{c} > {_lit(p['max'])}")
+        return " OR ".join(parts)
+    if rule.kind in ("pattern", "no_formula"):
+        negate = "" if rule.kind == "no_formula" else "NOT "
+        return f"{negate}regexp_matches({c}, {_lit(p['regex'])})"
+    if rule.kind == "not_before":
+        return f"{c} < {_id(rule.columns[1])}"
+    if rule.kind == "references":
+        target, column = p["target"].split(".")
+        return f"{c} NOT IN (SELECT {_id(column)} FROM {_id(target)} WHERE {_id(column)} IS NOT NULL)"
+    if rule.kind == "max_length":
+        return f"LENGTH({c}) > {p['max']}"
+    if rule.kind == "provider_volume":
+        floors = ", ".join(f"({_lit(k)}, {n})" for k, n in p["floor"])
+        return (f"provider_id IN (SELECT f.provider_id FROM (VALUES {floors}) AS f(provider_id, floor) "
+                f"LEFT JOIN (SELECT provider_id, COUNT(*) AS n FROM {_id(table)} GROUP BY ALL) AS cur "
+                f"USING (provider_id) WHERE COALESCE(cur.n, 0) < f.floor)")
+    return None
+
+
+# ----------------------------------------------------------------------------- GX expectations
+
+EXPECTATION_NAMES = {
+    "unique": "expect_compound_columns_to_be_unique", "rows": "expect_table_row_count_to_be_between",
+    "not_null": "expect_column_values_to_not_be_null", "allowed": "expect_column_values_to_be_in_set",
+    "range": "expect_column_values_to_be_between", "pattern": "expect_column_values_to_match_regex",
+    "not_future": "expect_column_values_to_be_between", "max_age": "expect_column_values_to_be_between",
+    "not_before": "expect_column_pair_values_a_to_be_greater_than_b",
+    "references": "unexpected_rows_expectation", "max_length": "expect_column_value_lengths_to_be_between",
+    "no_formula": "expect_column_values_to_not_match_regex", "freshness": "expect_column_max_to_be_between",
+    "volume": "expect_table_row_count_to_be_between", "provider_volume": "unexpected_rows_expectation",
+    "parse": "", "header": "",
+}
+
+
+def expectation(rule: Rule, index: int, table: str, sql_route: bool = True):
+    """The GX expectation of a rule; None when the route cannot express it (cross-table rules on pandas)."""
+    meta = {"rule": index}
+    c, p = rule.column, rule.param
+    if rule.kind == "unique":
+        if len(rule.columns) == 1:
+            return E.ExpectColumnValuesToBeUnique(column=c, meta=meta)
+        return E.ExpectCompoundColumnsToBeUnique(column_list=list(rule.columns), meta=meta)
+    if rule.kind == "rows":
+        return E.ExpectTableRowCountToBeBetween(min_value=1, meta=meta)
+    if rule.kind == "volume":
+        return E.ExpectTableRowCountToBeBetween(min_value=p["min"], max_value=p["max"], meta=meta)
+    if rule.kind == "not_null":
+        return E.ExpectColumnValuesToNotBeNull(column=c, meta=meta)
+    if rule.kind == "allowed":
+        return E.ExpectColumnValuesToBeInSet(column=c, value_set=list(p["values"]), meta=meta)
+    if rule.kind in ("range", "not_future", "max_age"):
+        return E.ExpectColumnValuesToBeBetween(column=c, min_value=p.get("min"), max_value=p.get("max"), meta=meta)
+    if rule.kind == "pattern":
+        return E.ExpectColumnValuesToMatchRegex(column=c, regex=p["regex"], meta=meta)
+    if rule.kind == "no_formula":
+        return E.ExpectColumnValuesToNotMatchRegex(column=c, regex=p["regex"], meta=meta)
+    if rule.kind == "max_length":
+        return E.ExpectColumnValueLengthsToBeBetween(column=c, max_value=p["max"], meta=meta)
+    if rule.kind == "not_before":
+        return E.ExpectColumnPairValuesAToBeGreaterThanB(column_A=rule.columns[0], column_B=rule.columns[1],
+                                                         or_equal=True, ignore_row_if="either_value_is_missing",
+                                                         meta=meta)
+    if rule.kind == "freshness":
+        return E.ExpectColumnMaxToBeBetween(column=c, min_value=p["min"], meta=meta)
+    if rule.kind in ("references", "provider_volume") and sql_route:
+        return E.UnexpectedRowsExpectation(
+            unexpected_rows_query=f"SELECT * FROM {{batch}} WHERE {bad_rows_sql(rule, table)}", meta=meta)
+    return None
+
+
+def suite_for(name: str, rules: list[Rule], sql_route: bool = True):
+    suite = gx.ExpectationSuite(name)
+    for i, rule in enumerate(rules):
+        e = expectation(rule, i, name, sql_route)
+        if e is not None:
+            suite.add_expectation(e)
+    return suite
+
+
+# --------------------------------------------------------------------------------------------- run
+
+def _observed(result: dict) -> str:
+    value = result.get("observed_value")
+    if value is None and "unexpected_count" in result:
+        value = f"{result['unexpected_count']} of {result.get('element_count', '?')} rows"
+    return "" if value is None else str(value)
+
+
+def _keys(result: dict, key_columns: tuple[str, ...]) -> tuple[str, ...]:
+    rows = result.get("partial_unexpected_index_list") or []
+    keys = []
+    for row in rows:
+        key = "/".join(str(row.get(k)) for k in key_columns if k in row)
+        if key and key not in keys:
+            keys.append(key)
+    if not keys:
+        keys = list(dict.fromkeys(str(v) for v in (result.get("partial_unexpected_list") or [])))
+    return tuple(keys[:SAMPLES])
+
+
+def _locate(rule: Rule, frame: pl.DataFrame, contract: Contract, path: str | None, con, table: str):
+    """File, line and column of the first failing row; providers when the failure is provider-specific."""
+    where = bad_rows_sql(rule, table)
+    if where is None or path is None:
+        return Loc(path or table), ()
+    first = con.sql(f"SELECT MIN(__row) FROM (SELECT *, ROW_NUMBER() OVER () - 1 AS __row FROM {_id(table)}) "
+                    f"WHERE {where}").fetchall()[0][0]
+    names = [c.name for c in contract.columns]
+    col = names.index(rule.column) + 1 if rule.column in names else 1
+    line = 1 if first is None else (int(first) + 2 if str(path).endswith(".csv") else int(first) + 1)
+    providers: tuple[str, ...] = ()
+    if "provider_id" in frame.columns and frame.height:
+        failing = [r[0] for r in con.sql(f"SELECT DISTINCT provider_id FROM {_id(table)} WHERE ({where}) "
+                                         f"AND provider_id IS NOT NULL ORDER BY 1").fetchall()]
+        if rule.kind == "provider_volume":
+            failing = sorted({k for k, n in rule.param["floor"]}
+                             - {k for k, in con.sql(f"SELECT provider_id FROM {_id(table)} WHERE NOT ({where}) "
+                                                    f"GROUP BY ALL").fetchall()})
+        present = frame["provider_id"].n_unique()
+        if failing and (rule.kind == "provider_volume" or 2 * len(failing) < present):
+            providers = tuple(failing)
+    return Loc(str(path), line, col), providers
+
+
+def run(extracts: Extracts, contracts: dict[str, Contract], as_of: dt.date | None = None,
+        baseline: pl.DataFrame | None = None, rejected: dict[str, tuple[Diagnostic, ...]] | None = None,
+        warnings: tuple[Diagnostic, ...] = ()) -> Report:
+    """One GX validation per table, pushed down on DuckDB over the loaded frames (no copies)."""
+    as_of = as_of or dt.date.today()
+    rejected = rejected or {}
+    paths = {s.table: s.path for s in extracts.sources}
+    present = {t for t in contracts if t not in extracts.missing and t not in rejected}
+    con = duckdb.connect()
+    for name in contracts:
+        con.register(name, extracts.tables.get(name, pl.DataFrame(schema=contracts[name].schema)))
+    ctx = gx_compat.context()
+    source = gx_compat.duckdb_datasource(ctx, con)
+    outcomes: list[Outcome] = []
+    for table, diags in sorted(rejected.items()):
+        rule = Rule(table, "parse", (), "blocking", "the file can be read with its contract's types")
+        for d in diags:
+            outcomes.append(Outcome(rule, False, loc=d.loc, detail=d.message))
+    for d in warnings:  # the loader's own warnings, e.g. a column the contract does not know
+        table = Path(d.loc.path).stem
+        outcomes.append(Outcome(Rule(table, "header", (), "warning", "only the contract's columns"), False,
+                                loc=d.loc, detail=d.message))
+    for table in sorted(present):
+        contract = contracts[table]
+        rules = rules_for(contract, as_of, baseline)
+        key_columns = tuple(contract.primary_key) or tuple(c.name for c in contract.columns[:1])
+        index_columns = list(dict.fromkeys([*key_columns, *(["provider_id"] if "provider_id" in
+                                                             contract.schema else [])]))
+        suite = ctx.suites.add(suite_for(table, rules))
+        batch = source.add_table_asset(table, table_name=table).add_batch_definition_whole_table("all")
+        validation = ctx.validation_definitions.add(gx.ValidationDefinition(name=table, data=batch, suite=suite))
+        result = validation.run(result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20,
+                                               "unexpected_index_column_names": index_columns})
+        for r in result.results:
+            rule = rules[r.expectation_config.meta["rule"]]
+            raised = [v.get("exception_message") for v in (r.exception_info or {}).values()
+                      if isinstance(v, dict) and v.get("raised_exception")]
+            if raised:
+                outcomes.append(Outcome(rule, False, detail=f"{table}: check {rule.kind} could not run: {raised[0]}"))
+                continue
+            res = r.result or {}
+            count = int(res.get("unexpected_count") or (res.get("observed_value") if rule.kind in
+                                                         ("references", "provider_volume") else 0) or 0)
+            loc, providers = (None, ())
+            if not r.success:
+                loc, providers = _locate(rule, extracts.tables[table], contract, paths.get(table), con, table)
+            outcomes.append(Outcome(rule, bool(r.success), _observed(res), count,
+                                    _keys(res, key_columns) if not r.success else (), providers, loc))
+    con.close()
+    rows = {t: extracts.tables[t].height for t in present}
+    return Report(tuple(outcomes), rows)
+
+
+def volume_profile(extracts: Extracts, contracts: dict[str, Contract]) -> pl.DataFrame:
+    """Row counts per table and per provider: the baseline the next cut's volume rules compare with."""
+    parts = []
+    for table, frame in extracts.tables.items():
+        if table in extracts.missing or table not in contracts:
+            continue
+        parts.append(pl.DataFrame({"table": [table], "provider_id": [None], "rows": [frame.height]},
+                                  schema={"table": pl.Utf8, "provider_id": pl.Utf8, "rows": pl.Int64}))
+        if "provider_id" in frame.columns and (contracts[table].raw.get("volume") or {}).get("by_provider"):
+            parts.append(frame.group_by("provider_id").len("rows").drop_nulls("provider_id")
+                         .select(pl.lit(table).alias("table"), "provider_id", pl.col("rows").cast(pl.Int64)))
+    return pl.concat(parts) if parts else pl.DataFrame(schema={"table": pl.Utf8, "provider_id": pl.Utf8,
+                                                               "rows": pl.Int64})
+
+
+def baseline(root=None) -> pl.DataFrame | None:
+    """The volume profile of the last accepted (published) cut, or None before the first publication."""
+    from . import store
+
+    try:
+        frame = store.read_frame("dq_volume", root)
+    except store.NoPublishedRun:
+        return None
+    return frame if frame.height else None
+
+
+# ------------------------------------------------------------------------------------------- holds
+
+@dataclass(frozen=True)
+class Hold:
+    metric_id: str
+    providers: tuple[str, ...]  # () = network-wide
+    reason: str
+
+
+def fact_reads(fact: Fact, tables: dict[str, tuple[str, ...]]) -> set[tuple[str, str]]:
+    """(table, column) pairs a fact's SQL reads: a column name it mentions, in a table it requires, or every
+    column of a table it selects * from. Names are matched without resolving aliases, which can only
+    over-hold (a shared name such as cost counts for every required table that has it), never under-hold."""
+    tree = sqlglot.parse_one(fact.sql, read="duckdb")
+    names = {c.name for c in tree.find_all(exp.Column)}
+    starred = set()
+    for select in tree.find_all(exp.Select):
+        if any(isinstance(e, exp.Star) for e in select.expressions):
+            from_ = select.args.get("from") or select.args.get("from_")
+            starred |= {t.name for t in (from_.find_all(exp.Table) if from_ else [])}
+    out = set()
+    for table in fact.requires:
+        for column in tables.get(table, ()):
+            if column in names or table in starred:
+                out.add((table, column))
+    return out
+
+
+def holds(report: Report, catalog: Catalog, contracts: dict[str, Contract]) -> list[Hold]:
+    """The metrics (× providers) each blocking failure holds, one Hold per metric and scope."""
+    columns = {t: tuple(c.name for c in k.columns) for t, k in contracts.items()}
+    reads = {f.id: fact_reads(f, columns) for f in catalog.facts.values()}
+    found: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for o in report.blocking:
+        for fact in catalog.facts.values():
+            if o.rule.table not in fact.requires:
+                continue
+            if not o.rule.table_wide and not any((o.rule.table, c) in reads[fact.id] for c in o.rule.columns):
+                continue
+            for m in catalog.metrics_for(fact.id):
+                reasons = found.setdefault((m.id, o.providers), [])
+                if o.where not in reasons:
+                    reasons.append(o.where)
+    network_wide = {m for m, p in found if not p}
+    return [Hold(m, p, "; ".join(r)) for (m, p), r in sorted(found.items()) if not p or m not in network_wide]
+
+
+def held_mask(results: pl.DataFrame, hold: Hold, units: pl.DataFrame) -> pl.Expr:
+    metric = pl.col("metric_id") == hold.metric_id
+    if not hold.providers:
+        return metric
+    networks = units.filter(pl.col("unit_id").is_in(list(hold.providers)))["network_id"].drop_nulls().to_list()
+    touched = ((pl.col("level").is_in(["provider", "practice"]) & pl.col("unit_id").is_in(list(hold.providers)))
+               | ((pl.col("level") == "network") & pl.col("unit_id").is_in(networks))
+               | (pl.col("level") == "all"))
+    return metric & touched
+
+
+def apply_holds(results: pl.DataFrame, hold_list: list[Hold], units: pl.DataFrame, footnote: str) -> pl.DataFrame:
+    """Status data_quality_hold on the held rows; call before complementary suppression so held cells
+    count as hidden cells."""
+    for hold in hold_list:
+        mask = held_mask(results, hold, units)
+        results = results.with_columns(
+            status=pl.when(mask).then(pl.lit("data_quality_hold")).otherwise(pl.col("status")),
+            footnote=pl.when(mask).then(pl.lit(footnote.format(reason=hold.reason))).otherwise(pl.col("footnote")))
+    return results
+
+
+# ------------------------------------------------------------------------------------------ report
+
+def html_report(report: Report, title: str = "Data quality") -> str:
+    """A self-contained page for a data steward: per-table summary, then every failed check."""
+    esc = html.escape
+    summary = "".join(f"<tr><td>{esc(t)}</td><td>{r if r is not None else ''}</td><td>{c}</td><td>{b}</td>"
+                      f"<td>{w}</td></tr>" for t, r, c, b, w in report.summary().iter_rows())
+    failed = "".join(f"<tr class='{esc(o.rule.severity)}'><td>{esc(o.rule.severity)}</td><td>{esc(o.where)}</td>"
+                     f"<td>{esc(EXPECTATION_NAMES.get(o.rule.kind, o.rule.kind))}</td><td>{esc(o.observed)}</td>"
+                     f"<td>{o.unexpected_count}</td><td>{esc(', '.join(o.sample_keys))}</td>"
+                     f"<td>{esc(str(o.diagnostic()))}</td></tr>" for o in report.failures)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>"
+            "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+            "padding:4px 8px;text-align:left}.blocking{background:#fde2e1}.warning{background:#fff4d6}</style>"
+            f"</head><body><h1>{esc(title)}</h1><h2>Tables</h2><table><tr><th>table</th><th>rows</th>"
+            f"<th>checks</th><th>blocking</th><th>warnings</th></tr>{summary}</table>"
+            f"<h2>Failed checks ({len(report.failures)})</h2><table><tr><th>severity</th><th>where</th>"
+            f"<th>expectation</th><th>observed</th><th>unexpected</th><th>sample keys</th><th>message</th></tr>"
+            f"{failed}</table></body></html>")
