@@ -181,7 +181,7 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
     metric_sql = {m.id: compile_fact(catalog.facts[m.fact], [m]) for m in catalog.metrics.values()}
     return store.Bundle(
         run_id=run_id, manifest=manifest, results=results, public=suppress.public_view(results),
-        exclusions=exclusions.with_columns(run_id=pl.lit(run_id)), units=units_frame(extracts),
+        exclusions=suppress.public_exclusions(exclusions).with_columns(run_id=pl.lit(run_id)), units=units_frame(extracts),
         catalog={"metrics": {m.id: metric_entry(m, catalog, metric_sql[m.id]) for m in catalog.metrics.values()},
                  "facts": {f.id: {"description": f.description, "grain": f.grain, "sql": f.sql}
                            for f in catalog.facts.values()}},

@@ -124,3 +124,11 @@ def public_view(results: pl.DataFrame) -> pl.DataFrame:
     return (results.filter(pl.col("unit_id") != NO_UNIT)
             .with_columns([pl.when(hidden).then(None).otherwise(pl.col(c)).alias(c) for c in PUBLIC_HIDDEN])
             .drop([c for c in ("sxx", "syy", "sxy") if c in results.columns]))
+
+
+def public_exclusions(exclusions: pl.DataFrame) -> pl.DataFrame:
+    """Exclusion counts are published for the whole population only (per-unit counts would add up to it and
+    let small ones be subtracted out), and a count of 1-10 is blanked."""
+    return (exclusions.filter(pl.col("level") == "all")
+            .with_columns(excluded=pl.when(pl.col("excluded").is_between(*SMALL)).then(None)
+                          .otherwise(pl.col("excluded"))))

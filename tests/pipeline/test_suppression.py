@@ -84,3 +84,11 @@ def test_no_hidden_small_cell_can_be_derived(tables):
              and (1 <= cases[i] <= 10 or (catalog.metrics[metric[i]].counts_numerator and 1 <= num[i] <= 10))]
     assert leaks == []
     assert sum(hidden_at_start) > 100  # the demo has plenty of hidden cells to protect
+
+
+def test_exclusions_published_for_whole_population_without_small_counts(published):
+    ex = published[1].exclusions
+    assert set(ex["level"]) == {"all"}
+    assert ex.filter(pl.col("excluded").is_between(1, 10)).height == 0
+    died = ex.filter((pl.col("metric_id") == "readmission_30d") & (pl.col("exclusion") == "died_in_hospital"))
+    assert died.height == 2 and (died["excluded"] > 10).all()
