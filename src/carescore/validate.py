@@ -104,8 +104,10 @@ class Outcome:
             return f"{self.where}: {self.rule.expected}"
         if self.detail:
             return self.detail
-        count = f"{self.unexpected_count} row(s)" if self.unexpected_count else f"observed {self.observed}"
-        text = f"{self.where}: {count} break the rule '{self.rule.expected}'"
+        if self.unexpected_count:
+            text = f"{self.where}: {self.unexpected_count} row(s) break the rule '{self.rule.expected}'"
+        else:
+            text = f"{self.where}: observed {self.observed or 'nothing'}, expected {self.rule.expected}"
         if self.sample_keys:
             text += f" (e.g. {', '.join(self.sample_keys)})"
         if self.providers:
