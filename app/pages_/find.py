@@ -43,6 +43,10 @@ if not chosen:
 
 rows = (ad.unit_rows(ad.public(run))
         .filter(pl.col("unit_id").is_in(chosen), pl.col("stratum") == "all", pl.col("period") == period))
+if rows.height == 0:
+    st.info("The network does not yet track measures for the places you picked, so there is nothing to compare. "
+            "That says nothing about whether their care is good or bad.")
+    st.stop()
 if rows.filter(pl.col("status") == "ok").height == 0:
     st.info("None of the places you picked has a result to report for this year. Usually that means they "
             "cared for too few patients for a fair comparison — it does not mean care was good or bad.")
@@ -105,8 +109,7 @@ for tab, domain in zip(st.tabs([ad.DOMAINS[d] for d in domains]), domains):
 
 if notes:
     st.markdown("**What the notes mean**")
-    for label, footnote in notes.items():
-        st.markdown(f"- **{label}**: {footnote}")
+    st.markdown("\n".join(ad.footnote_markdown(f) for f in notes.values()))
 st.caption("“Likely between” shows the range the true result is likely to be in (a 95% confidence interval): "
            "small places have wider ranges. A place is only called better or worse than average when its whole "
            "range is above or below the network average.")

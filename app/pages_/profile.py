@@ -13,11 +13,11 @@ periods = ad.periods(run)
 index = ad.search_units(run)
 names = {r["unit_id"]: f"{r['name']} — {r['type_label']}, {r['town']}" for r in index.iter_rows(named=True)}
 
-# The profile to open: from "See the full profile" on the compare page, a shared link (?unit=…), or the
-# first place that has something to report.
-first = index.filter(pl.col("reported") > 0)["unit_id"].first()
-wanted = st.session_state.pop("profile_unit", None) or st.query_params.get("unit")
-wanted = wanted or (first if "profile_pick" not in st.session_state else None)
+# The profile to open: from "See the full profile" on the compare page; on a first visit, a shared link
+# (?unit=…) or the first place that has something to report; otherwise what the reader picked.
+wanted = st.session_state.pop("profile_unit", None)
+if wanted is None and "profile_pick" not in st.session_state:
+    wanted = st.query_params.get("unit") or index.filter(pl.col("reported") > 0)["unit_id"].first()
 if wanted in names:
     st.session_state["profile_pick"] = wanted
 uid = st.selectbox("Choose a place", list(names), format_func=names.get, key="profile_pick")
@@ -91,8 +91,7 @@ for domain, label in ad.DOMAINS.items():
 
 if notes:
     st.markdown("**What the notes mean**")
-    for label, footnote in notes.items():
-        st.markdown(f"- **{label}**: {footnote}")
+    st.markdown("\n".join(ad.footnote_markdown(f) for f in notes.values()))
 
 st.subheader("Trend over the years")
 reported = [mid for mid in catalog if any(by_period.get((mid, p), {}).get("status") == "ok" for p in periods)]

@@ -249,3 +249,9 @@ def group_label(stratum: str, value: str) -> str:
     if stratum == "dual_eligible":
         return {"true": "Dual eligible", "false": "Not dual eligible"}.get(value, value)
     return value.replace("_", " ").capitalize() if value else "Unknown"
+
+
+def footnote_markdown(footnote: str) -> str:
+    """A footnote as a list item with its lead words ('Too few to report:') in bold."""
+    lead, sep, rest = footnote.partition(":")
+    return f"- **{lead}:**{rest}" if sep else f"- {footnote}"
