@@ -44,7 +44,7 @@ from .spec import Catalog, Fact
 gx = gx_compat.gx
 E = gx.expectations
 
-DEFAULT_SEVERITY = {"max_length": "warning", "no_formula": "warning", "freshness": "warning"}
+DEFAULT_SEVERITY = {"max_length": "warning", "no_formula": "warning", "freshness": "warning", "rows": "warning"}
 TABLE_WIDE = {"unique", "rows", "volume", "provider_volume", "freshness", "parse"}
 CODES = {"header": "L003", "parse": "Q001", "rows": "Q002", "volume": "Q003", "provider_volume": "Q004", "freshness": "Q005",
          "unique": "Q010", "not_null": "Q011", "allowed": "Q012", "range": "Q013", "pattern": "Q014",
@@ -181,7 +181,9 @@ def rules_for(contract: Contract, as_of: dt.date, baseline: pl.DataFrame | None 
     if contract.primary_key:
         out.append(Rule(t, "unique", contract.primary_key, _severity(raw.get("severity"), "unique"),
                         f"({', '.join(contract.primary_key)}) is unique"))
-    out.append(Rule(t, "rows", (), "blocking", "the file has at least one row"))
+    # An empty table is only a warning on its own: against the last accepted cut it is a volume collapse
+    # (blocking), and a file with no header at all is refused by the loader.
+    out.append(Rule(t, "rows", (), _severity(raw.get("severity"), "rows"), "the file has at least one row"))
     for c in contract.columns:
         sev = c.checks.get("severity")
         if not c.nullable:
