@@ -60,27 +60,34 @@ for r in usable.iter_rows(named=True):
 frame = pl.DataFrame(table)
 hidden = groups.filter(~pl.col("stratum_value").is_in(usable["stratum_value"].to_list()))
 
-data = frame.to_pandas()
-y = alt.Y("Group:N", sort=frame["Group"].to_list(), title=ad.STRATA[dimension])
-tooltip = ["Group", "Result", "95% interval", "Gap to reference", "Reading"]
-left = alt.layer(
-    alt.Chart(data).mark_rule(strokeWidth=2).encode(x="Low:Q", x2="High:Q", y=y, tooltip=tooltip),
-    alt.Chart(data).mark_point(filled=True, size=90).encode(
-        x=alt.X("Value:Q", title=f"{m['title']} ({unit_words})", scale=alt.Scale(zero=False)), y=y,
-        shape=alt.Shape("Reading:N", title=None), tooltip=tooltip),
-).properties(title=f"Result by group, {names[where]}, {period}", width=380)
-gaps = alt.layer(
-    alt.Chart(data).mark_rule(strokeWidth=2).encode(x="GapLow:Q", x2="GapHigh:Q", y=y, tooltip=tooltip),
-    alt.Chart(data).mark_point(filled=True, size=90).encode(
-        x=alt.X("Gap:Q", title=f"Gap to {ad.group_label(dimension, reference)} ({gap_words})"), y=y, shape="Reading:N", tooltip=tooltip),
-    alt.Chart(pl.DataFrame({"x": [0.0]}).to_pandas()).mark_rule(strokeDash=[4, 3]).encode(x="x:Q"),
-).properties(title=f"Gap to the reference group ({ad.group_label(dimension, reference)})", width=380)
-chart = alt.hconcat(left, gaps)
-st.altair_chart(chart, alt=f"Two dot charts of {m['title']} by {ad.STRATA[dimension].lower()}: each group's result "
-                f"with its interval, and its gap to {ad.group_label(dimension, reference)} with the gap's interval; the dashed line is no gap.",
-                key="eq_chart")
+
+def equity_chart(left_title: str, right_title: str, y_title: str, x_title: str, gap_title: str) -> alt.HConcatChart:
+    groups = alt.Chart(alt.NamedData("groups"))
+    y = alt.Y("Group:N", sort=None, title=y_title)
+    tooltip = ["Group:N", "Result:N", "95% interval:N", "Gap to reference:N", "Reading:N"]
+    left = alt.layer(
+        groups.mark_rule(strokeWidth=2).encode(x="Low:Q", x2="High:Q", y=y, tooltip=tooltip),
+        groups.mark_point(filled=True, size=90).encode(
+            x=alt.X("Value:Q", title=x_title, scale=alt.Scale(zero=False)), y=y,
+            shape=alt.Shape("Reading:N", title=None), tooltip=tooltip),
+    ).properties(title=left_title, width=380)
+    right = alt.layer(
+        groups.mark_rule(strokeWidth=2).encode(x="GapLow:Q", x2="GapHigh:Q", y=y, tooltip=tooltip),
+        groups.mark_point(filled=True, size=90).encode(x=alt.X("Gap:Q", title=gap_title), y=y, shape="Reading:N",
+                                                       tooltip=tooltip),
+        alt.Chart(alt.NamedData("zero")).mark_rule(strokeDash=[4, 3]).encode(x="x:Q"),
+    ).properties(title=right_title, width=380)
+    return alt.hconcat(left, right)
+
+
+ref_label = ad.group_label(dimension, reference)
+spec = ad.chart(equity_chart, (f"Result by group, {names[where]}, {period}", f"Gap to the reference group ({ref_label})",
+                               ad.STRATA[dimension], f"{m['title']} ({unit_words})", f"Gap to {ref_label} ({gap_words})"),
+                {"groups": frame.to_dicts(), "zero": [{"x": 0.0}]}, key="eq_chart",
+                alt_text=f"Two dot charts of {m['title']} by {ad.STRATA[dimension].lower()}: each group's result "
+                f"with its interval, and its gap to {ref_label} with the gap's interval; the dashed line is no gap.")
 st.dataframe(frame.drop("Value", "Low", "High", "Gap", "GapLow", "GapHigh"), hide_index=True, key="eq_table")
-st.download_button("Download this chart (PNG)", lambda: ad.chart_png(chart), file_name=f"equity_{mid}.png",
+st.download_button("Download this chart (PNG)", lambda: ad.chart_png(spec), file_name=f"equity_{mid}.png",
                    mime="image/png", key="eq_png")
 if hidden.height:
     st.caption("Not shown (too few to be reliable or not measured): "

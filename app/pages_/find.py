@@ -55,57 +55,61 @@ by_key = {(r["metric_id"], r["unit_id"]): r for r in rows.iter_rows(named=True)}
 measured = set(rows["metric_id"])
 
 domains = [d for d in ad.DOMAINS if any(m["domain"] == d and mid in measured for mid, m in catalog.items())]
+# One area at a time: a patient reads one area, and the page stays quick with three places side by side.
+domain = st.segmented_control("Area of care", domains, format_func=ad.DOMAINS.get, default=domains[0],
+                              key="find_domain") or domains[0]
 notes: dict[str, str] = {}
-for tab, domain in zip(st.tabs([ad.DOMAINS[d] for d in domains]), domains):
-    with tab:
-        metric_ids = [mid for mid, m in catalog.items() if m["domain"] == domain and mid in measured]
-        chart_rows = []
-        for mid in metric_ids:
-            m = catalog[mid]
-            scale, unit_words = ad.chart_scale(m)
-            cols = st.columns([2] + [1] * len(chosen))
-            avg = averages.get((mid, period))
-            cols[0].markdown(f"**{m['title']}**  \n{m['plain_language']}")
-            cols[0].caption(f"{ad.direction_words(m)}. Network average: {ad.fmt_value(m, avg)}. {ad.unit_note(m)}")
-            for col, uid in zip(cols[1:], chosen):
-                col.caption(names[uid])
-                row = by_key.get((mid, uid))
-                if row is None:
-                    col.markdown("Not measured here")
-                elif row["status"] != "ok":
-                    col.markdown(f"**{ad.STATUS.get(row['status'], 'Not available')}**")
-                    notes[ad.STATUS.get(row["status"], "Not available")] = row["footnote"]
-                else:
-                    badge = {"better": "green", "worse": "orange"}.get(row["comparison"], "gray")
-                    words = ad.COMPARISON.get(row["comparison"], "Compared with no network average")
-                    col.markdown(f"### {ad.fmt_value(m, row['value'])}\n:{badge}-badge[{words}]")
-                    col.caption(ad.fmt_range(m, row["ci_low"], row["ci_high"]).capitalize())
-                    chart_rows.append({"Measure": f"{m['title']} ({unit_words})", "Place": names[uid],
-                                       "Value": row["value"] * scale, "Low": row["ci_low"] * scale,
-                                       "High": row["ci_high"] * scale, "Shown": ad.fmt_value(m, row["value"]),
-                                       "Range": ad.fmt_range(m, row["ci_low"], row["ci_high"]),
-                                       "Average": None if avg is None else avg * scale})
-            st.divider()
-        if chart_rows:
-            data = pl.DataFrame(chart_rows).to_pandas()
-            base = alt.Chart(data)
-            tooltip = ["Place", "Measure", "Shown", "Range"]
-            dots = base.mark_point(filled=True, size=90).encode(
-                x=alt.X("Value:Q", title="Result (in each measure's own units)", scale=alt.Scale(zero=False)),
-                y=alt.Y("Place:N", title=None), color=alt.Color("Place:N", title="Place"),
-                shape=alt.Shape("Place:N"), tooltip=tooltip)
-            bars = base.mark_rule(strokeWidth=2).encode(x="Low:Q", x2="High:Q", y="Place:N", color="Place:N",
-                                                        tooltip=tooltip)
-            avg_rule = base.mark_rule(strokeDash=[4, 3], color="#555").encode(x="Average:Q")
-            chart = (alt.layer(bars, dots, avg_rule, data=data)
-                     .properties(width=520, height=28 * len(chosen))
-                     .facet(row=alt.Row("Measure:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left",
-                                                                                   labelLimit=320)))
-                     .resolve_scale(x="independent")
-                     .properties(title=f"{ad.DOMAINS[domain]}: results with their likely range, {period}"))
-            st.altair_chart(chart, alt=f"Chart of {ad.DOMAINS[domain].lower()} results for "
-                            f"{', '.join(names[u] for u in chosen)}: a dot for each result, a line for its likely "
-                            "range and a dashed line for the network average.")
+metric_ids = [mid for mid, m in catalog.items() if m["domain"] == domain and mid in measured]
+chart_rows = []
+for mid in metric_ids:
+    m = catalog[mid]
+    scale, unit_words = ad.chart_scale(m)
+    cols = st.columns([2] + [1] * len(chosen))
+    avg = averages.get((mid, period))
+    cols[0].markdown(f"**{m['title']}**  \n{m['plain_language']}")
+    cols[0].caption(f"{ad.direction_words(m)}. Network average: {ad.fmt_value(m, avg)}. {ad.unit_note(m)}")
+    for col, uid in zip(cols[1:], chosen):
+        col.caption(names[uid])
+        row = by_key.get((mid, uid))
+        if row is None:
+            col.markdown("Not measured here")
+        elif row["status"] != "ok":
+            col.markdown(f"**{ad.STATUS.get(row['status'], 'Not available')}**")
+            notes[ad.STATUS.get(row["status"], "Not available")] = row["footnote"]
+        else:
+            badge = {"better": "green", "worse": "orange"}.get(row["comparison"], "gray")
+            words = ad.COMPARISON.get(row["comparison"], "Compared with no network average")
+            col.markdown(f"### {ad.fmt_value(m, row['value'])}\n:{badge}-badge[{words}]")
+            col.caption(ad.fmt_range(m, row["ci_low"], row["ci_high"]).capitalize())
+            chart_rows.append({"Measure": f"{m['title']} ({unit_words})", "Place": names[uid],
+                               "Value": row["value"] * scale, "Low": row["ci_low"] * scale,
+                               "High": row["ci_high"] * scale, "Shown": ad.fmt_value(m, row["value"]),
+                               "Range": ad.fmt_range(m, row["ci_low"], row["ci_high"]),
+                               "Average": None if avg is None else avg * scale})
+    st.divider()
+
+
+def compare_chart(title: str, places: int) -> alt.FacetChart:
+    base = alt.Chart(alt.NamedData("rows"))
+    tooltip = ["Place:N", "Measure:N", "Shown:N", "Range:N"]
+    dots = base.mark_point(filled=True, size=90).encode(
+        x=alt.X("Value:Q", title="Result (in each measure's own units)", scale=alt.Scale(zero=False)),
+        y=alt.Y("Place:N", title=None), color=alt.Color("Place:N", title="Place"), shape=alt.Shape("Place:N"),
+        tooltip=tooltip)
+    bars = base.mark_rule(strokeWidth=2).encode(x="Low:Q", x2="High:Q", y="Place:N", color="Place:N",
+                                                tooltip=tooltip)
+    average = base.mark_rule(strokeDash=[4, 3], color="#555").encode(x="Average:Q")
+    return (alt.layer(bars, dots, average).properties(width=520, height=28 * places)
+            .facet(row=alt.Row("Measure:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left",
+                                                                          labelLimit=320)), data=alt.NamedData("rows"))
+            .resolve_scale(x="independent").properties(title=title))
+
+
+if chart_rows:
+    ad.chart(compare_chart, (f"{ad.DOMAINS[domain]}: results with their likely range, {period}", len(chosen)),
+             {"rows": chart_rows}, key="find_chart",
+             alt_text=f"Chart of {ad.DOMAINS[domain].lower()} results for {', '.join(names[u] for u in chosen)}: "
+             "a dot for each result, a line for its likely range and a dashed line for the network average.")
 
 if notes:
     st.markdown("**What the notes mean**")

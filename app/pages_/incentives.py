@@ -148,17 +148,23 @@ chart_data = out.filter(pl.col("total_score").is_not_null()).select(
     pl.col("name").alias("Provider"), pl.col("dollars_change_proposed").alias("Change"),
     pl.col("total_dollars").alias("Adjustment"),
     pl.col("outcome_proposed").replace({"wins": "gains", "loses": "loses"}).alias("Versus current"))
-chart = alt.Chart(chart_data.to_pandas()).mark_bar().encode(
-    x=alt.X("Change:Q", title="Change in payment adjustment versus the current program ($)"),
-    y=alt.Y("Provider:N", sort="-x", title=None),
-    color=alt.Color("Versus current:N", scale=alt.Scale(domain=["gains", "same", "loses"],
-                                                       range=["#1f5f8b", "#aaaaaa", "#d95f02"])),
-    tooltip=["Provider", alt.Tooltip("Change:Q", format="$,.0f"), alt.Tooltip("Adjustment:Q", format="$,.0f"),
-             "Versus current"],
-).properties(title="Who gains and who loses versus the current program", height=max(24 * chart_data.height, 120))
+
+
+def gains_chart(bars: int) -> alt.Chart:
+    return alt.Chart(alt.NamedData("providers")).mark_bar().encode(
+        x=alt.X("Change:Q", title="Change in payment adjustment versus the current program ($)"),
+        y=alt.Y("Provider:N", sort="-x", title=None),
+        color=alt.Color("Versus current:N", scale=alt.Scale(domain=["gains", "same", "loses"],
+                                                           range=["#1f5f8b", "#aaaaaa", "#d95f02"])),
+        tooltip=["Provider:N", alt.Tooltip("Change:Q", format="$,.0f"), alt.Tooltip("Adjustment:Q", format="$,.0f"),
+                 "Versus current:N"],
+    ).properties(title="Who gains and who loses versus the current program", height=max(24 * bars, 120))
+
+
 st.header("3. Versus the current program")
-st.altair_chart(chart, alt="Bar chart of each provider's change in payment adjustment versus the current "
-                "program: bars to the right gain, bars to the left lose.", key="inc_chart")
+ad.chart(gains_chart, (chart_data.height,), {"providers": chart_data.to_dicts()}, key="inc_chart",
+         alt_text="Bar chart of each provider's change in payment adjustment versus the current program: bars to "
+         "the right gain, bars to the left lose.")
 st.caption(f"Current program: {', '.join(catalog[m.id]['title'] for m in current.measures)}; withhold "
            f"{current.payment.withhold:.1%}. Scores use {performance} results; thresholds and benchmarks come "
            f"from {baseline}. “Could flip by chance” marks providers whose score could cross break-even if one "

@@ -112,16 +112,24 @@ for p in periods:
     if avg is not None:
         points.append({"Year": p, "Who": "Network average", "Value": avg * scale, "Low": None, "High": None,
                        "Shown": ad.fmt_value(m, avg), "Range": ""})
-data = pl.DataFrame(points, strict=False).to_pandas()
-base = alt.Chart(data).encode(x=alt.X("Year:O", title="Year"),
-                              color=alt.Color("Who:N", title=None, scale=alt.Scale(range=["#1f5f8b", "#999999"])))
-tooltip = ["Who", "Year", "Shown", "Range"]
-chart = alt.layer(
-    base.mark_errorbar(ticks=True).encode(y=alt.Y("Low:Q", title=unit_words), y2="High:Q", tooltip=tooltip),
-    base.mark_line(point=alt.OverlayMarkDef(size=80, filled=True)).encode(
-        y=alt.Y("Value:Q", title=f"{m['title']} ({unit_words})", scale=alt.Scale(zero=False)),
-        strokeDash=alt.StrokeDash("Who:N", title=None), tooltip=tooltip),
-).properties(title=f"{m['title']}: {unit['name']} and the network average", height=280)
-st.altair_chart(chart, alt=f"Line chart of {m['title']} by year for {unit['name']} (solid) and the network "
-                f"average (dashed), with the likely range of each yearly result.")
+
+
+def trend_chart(title: str, y_title: str, place: str) -> alt.LayerChart:
+    base = alt.Chart(alt.NamedData("points")).encode(
+        x=alt.X("Year:O", title="Year"),
+        color=alt.Color("Who:N", title=None, scale=alt.Scale(domain=[place, "Network average"],
+                                                           range=["#1f5f8b", "#888888"])))
+    tooltip = ["Who:N", "Year:O", "Shown:N", "Range:N"]
+    return alt.layer(
+        base.mark_errorbar(ticks=True).encode(y=alt.Y("Low:Q", title=y_title), y2="High:Q", tooltip=tooltip),
+        base.mark_line(point=alt.OverlayMarkDef(size=80, filled=True)).encode(
+            y=alt.Y("Value:Q", title=y_title, scale=alt.Scale(zero=False)),
+            strokeDash=alt.StrokeDash("Who:N", title=None), tooltip=tooltip),
+    ).properties(title=title, height=280)
+
+
+ad.chart(trend_chart, (f"{m['title']}: {unit['name']} and the network average", f"{m['title']} ({unit_words})",
+                       unit["name"]), {"points": points}, key="profile_chart",
+         alt_text=f"Line chart of {m['title']} by year for {unit['name']} (solid) and the network average "
+         "(dashed), with the likely range of each yearly result.")
 st.caption(f"{m['plain_language']} {ad.direction_words(m)}.")

@@ -94,6 +94,32 @@ st.caption("✔ better / ✖ worse / • no different from the whole network (95
 st.download_button("Download this scorecard (CSV)", now.drop("sxx", "syy", "sxy", strict=False).write_csv(),
                    file_name=f"scorecard_{period}.csv", mime="text/csv", key="sc_csv")
 
+def funnel_chart(title: str, x_title: str, y_title: str) -> alt.LayerChart:
+    limits = alt.Chart(alt.NamedData("limits"))
+    x = alt.X("exposure:Q", title=x_title, scale=alt.Scale(type="log"))
+    return alt.layer(
+        limits.mark_line(color="#777").encode(x=x, y="Low:Q", strokeDash=alt.StrokeDash("Limits:N", title=None)),
+        limits.mark_line(color="#777").encode(x=x, y="High:Q", strokeDash="Limits:N"),
+        alt.Chart(alt.NamedData("reference")).mark_rule(color="#1f5f8b").encode(y="y:Q"),
+        alt.Chart(alt.NamedData("units")).mark_point(size=80, filled=True).encode(
+            x=x, y=alt.Y("Value:Q", title=y_title, scale=alt.Scale(zero=False)),
+            shape=alt.Shape("Outlier:N", title=None), color=alt.Color("Outlier:N", title=None, scale=alt.Scale(
+                domain=["within limits", "outside 99.8% limits"], range=["#1f5f8b", "#d95f02"])),
+            tooltip=["Unit:N", "Shown:N", alt.Tooltip("exposure:Q", title="Exposure", format=",.1f"), "status:N"]),
+    ).properties(title=title, height=380)
+
+
+def interval_chart(title: str, x_title: str, rows: int) -> alt.LayerChart:
+    base = alt.Chart(alt.NamedData("units"))
+    y = alt.Y("Unit:N", sort="x", title=None)
+    return alt.layer(
+        base.mark_rule().encode(x="Low:Q", x2="High:Q", y=y),
+        base.mark_point(filled=True, size=70).encode(
+            x=alt.X("Value:Q", title=x_title, scale=alt.Scale(zero=False)), y=y,
+            tooltip=["Unit:N", alt.Tooltip("Value:Q", format=",.2f"), "status:N"]),
+    ).properties(title=title, height=max(22 * rows, 120))
+
+
 # ---- Drill down: one metric across units (funnel plot), then one unit by stratum.
 st.header("Drill down")
 mid = st.selectbox("Measure", list(grid), format_func=lambda k: catalog[k]["title"], key="sc_metric")
@@ -127,39 +153,24 @@ if units_now.height and reference is not None and m["kind"] in ("proportion", "r
     x_title = {"proportion": "Patients or cases (denominator)", "o_e": "Expected events (from risk adjustment)",
                "rate": f"Exposure ({m['denominator']['sql'] if m.get('denominator') else 'denominator'} / "
                        f"{m['per']:,})"}[m["kind"]]
-    lim = alt.Chart(pl.DataFrame(limits).to_pandas())
-    x = alt.X("exposure:Q", title=x_title, scale=alt.Scale(type="log"))
-    chart = alt.layer(
-        lim.mark_line(color="#777").encode(x=x, y="Low:Q", strokeDash=alt.StrokeDash("Limits:N", title=None)),
-        lim.mark_line(color="#777").encode(x=x, y="High:Q", strokeDash="Limits:N"),
-        alt.Chart(pl.DataFrame({"y": [reference * scale]}).to_pandas()).mark_rule(color="#1f5f8b").encode(y="y:Q"),
-        alt.Chart(pts.select("exposure", "Value", "Unit", "Shown", "Outlier", "status").to_pandas()).mark_point(
-            size=80, filled=True).encode(
-            x=x, y=alt.Y("Value:Q", title=f"{m['title']} ({unit_words})", scale=alt.Scale(zero=False)),
-            shape=alt.Shape("Outlier:N", title=None), color=alt.Color("Outlier:N", title=None, scale=alt.Scale(
-                domain=["within limits", "outside 99.8% limits"], range=["#1f5f8b", "#d95f02"])),
-            tooltip=["Unit", "Shown", alt.Tooltip("exposure:Q", title="Exposure", format=",.1f"), "status"]),
-    ).properties(title=f"Funnel plot: {m['title']}, {period}", height=380)
-    alt_text = (f"Funnel plot of {m['title']} for {pts.height} units against their size, with the whole-network "
-                f"value as a line and 95% and 99.8% control limits; "
-                f"{(pts['Outlier'] != 'within limits').sum()} units fall outside the 99.8% limits.")
-else:
+    spec = ad.chart(funnel_chart, (f"Funnel plot: {m['title']}, {period}", x_title, f"{m['title']} ({unit_words})"),
+                    {"limits": limits, "reference": [{"y": reference * scale}],
+                     "units": pts.select("exposure", "Value", "Unit", "Shown", "Outlier", "status").to_dicts()},
+                    key="sc_chart",
+                    alt_text=f"Funnel plot of {m['title']} for {pts.height} units against their size, with the "
+                    "whole-network value as a line and 95% and 99.8% control limits; "
+                    f"{(pts['Outlier'] != 'within limits').sum()} units fall outside the 99.8% limits.")
+elif units_now.height:
     # Means and cost ratios have no count-based funnel: show each unit's own interval instead.
     pts = units_now.with_columns(Value=pl.col("value") * scale, Low=pl.col("ci_low") * scale,
                                  High=pl.col("ci_high") * scale,
                                  Unit=pl.col("unit_id").replace_strict(names, default=pl.col("unit_id")))
-    base = alt.Chart(pts.select("Value", "Low", "High", "Unit", "status").to_pandas())
-    y = alt.Y("Unit:N", sort="x", title=None)
-    chart = alt.layer(
-        base.mark_rule().encode(x="Low:Q", x2="High:Q", y=y),
-        base.mark_point(filled=True, size=70).encode(
-            x=alt.X("Value:Q", title=f"{m['title']} ({unit_words})", scale=alt.Scale(zero=False)), y=y,
-            tooltip=["Unit", alt.Tooltip("Value:Q", format=",.2f"), "status"]),
-    ).properties(title=f"{m['title']} by unit with 95% intervals, {period}", height=max(22 * pts.height, 120))
-    alt_text = f"Dot chart of {m['title']} for {pts.height} units, each with its 95% interval."
+    spec = ad.chart(interval_chart, (f"{m['title']} by unit with 95% intervals, {period}",
+                                     f"{m['title']} ({unit_words})", pts.height),
+                    {"units": pts.select("Value", "Low", "High", "Unit", "status").to_dicts()}, key="sc_chart",
+                    alt_text=f"Dot chart of {m['title']} for {pts.height} units, each with its 95% interval.")
 if units_now.height:
-    st.altair_chart(chart, alt=alt_text, key="sc_chart")
-    st.download_button("Download this chart (PNG)", lambda: ad.chart_png(chart), file_name=f"{mid}_{period}.png",
+    st.download_button("Download this chart (PNG)", lambda: ad.chart_png(spec), file_name=f"{mid}_{period}.png",
                        mime="image/png", key="sc_png")
 else:
     st.info("No unit has a value for this measure in this view.")

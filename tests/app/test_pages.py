@@ -1,5 +1,6 @@
 """AppTest for every page and its main interactions, on a freshly published demo run."""
 
+import json
 import time
 
 import polars as pl
@@ -95,7 +96,12 @@ def test_compare_up_to_three_in_plain_language(app):
     assert any(w in shown for w in ("Better than the network average", "No different from the network average",
                                     "Worse than the network average"))
     assert "likely between" in shown.lower()
-    assert len(app.tabs) >= 2  # one tab per domain
+    areas = app.segmented_control(key="find_domain")
+    assert len(areas.options) >= 3  # quality, safety, experience, ...
+    assert "Results with their likely range" in charts(app)[0] or "results with their likely range" in charts(app)[0]
+    areas.set_value("safety").run()
+    no_errors(app)
+    assert "Harm from medicines" in texts(app)
     # Every non-ok result is explained once, in words.
     if "Too few to report" in shown or "Hidden to protect privacy" in shown:
         assert "What the notes mean" in shown
@@ -195,6 +201,16 @@ def test_scorecard_drills_down_from_network_to_provider_to_stratum(app):
     strata = frame(app, "Patients")
     assert {"Group", "Patients", "Result", "95% interval"} <= set(strata.columns)
     assert app.get("download_button")
+
+
+def test_chart_png_download(app):
+    from carescore import app_data
+
+    sign_in(app, "cmo")
+    open_page(app, "scorecard")
+    spec = json.loads(charts(app)[0])
+    spec["datasets"] = {"limits": [], "reference": [{"y": 1.0}], "units": [{"exposure": 10.0, "Value": 1.0}]}
+    assert app_data.chart_png(spec)[:4] == b"\x89PNG"
 
 
 def test_scorecard_handles_mean_measures_without_funnel(app):
