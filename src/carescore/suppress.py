@@ -8,7 +8,7 @@ a sum, or subtraction would reveal it. We hide the smallest other member until n
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 
 import numpy as np
 import polars as pl
@@ -52,60 +52,62 @@ def primary_status(results: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
     return results.with_columns(status=status, footnote=footnote)
 
 
-def equations(results: pl.DataFrame, nesting: dict[tuple[str, str], dict[str, str]]) -> list[np.ndarray]:
-    """Every additive relation as an array of row indices, the parent (sum) first."""
-    idx = results.with_row_index("i").select(
-        "i", "metric_id", "period", "level", "unit_id", "stratum", "stratum_value")
-    key = {}
-    for i, metric, period, level, unit, stratum, value in idx.iter_rows():
-        key[(metric, period, level, unit, stratum, value)] = i
-    groups: dict[tuple, list[int]] = defaultdict(list)
-    for (metric, period, level, unit, stratum, value), i in key.items():
-        if stratum != "all":  # strata add up to their unit
-            groups[("s", metric, period, level, unit, stratum)].append(i)
-        if level != "all":  # units of a level add up to the whole population
-            groups[("u", metric, period, level, stratum, value)].append(i)
-    out = []
-    for g, members in groups.items():
-        if g[0] == "s":
-            _, metric, period, level, unit, stratum = g
-            parent = key.get((metric, period, level, unit, "all", "all"))
-        else:
-            _, metric, period, level, stratum, value = g
-            parent = key.get((metric, period, "all", "ALL", stratum, value))
-        if parent is not None:
-            out.append(np.array([parent, *members]))
+def _sums(children: pl.DataFrame, parents: pl.DataFrame, group: list[str], match: list[str]) -> list[np.ndarray]:
+    """Group `children` by `group`; each group sums to the parent row that agrees on `match`."""
+    grouped = children.group_by(group).agg(pl.col("i").alias("kids"))
+    joined = grouped.join(parents.select(*match, pl.col("i").alias("parent")), on=match, how="inner")
+    return [np.array([p, *k]) for p, k in joined.select("parent", "kids").iter_rows()]
+
+
+def equations(results: pl.DataFrame, nesting: dict[str, dict[tuple[str, str], dict[str, str]]]) -> list[np.ndarray]:
+    """Every additive relation as an array of row indices, the parent (the sum) first."""
+    rows = (results.select("metric_id", "period", "level", "unit_id", "stratum", "stratum_value")
+            .with_row_index("i").with_columns(pl.col("i").cast(pl.Int64)))
+    cell = ["metric_id", "period", "stratum", "stratum_value"]
+    # strata add up to their unit
+    unit = ["metric_id", "period", "level", "unit_id"]
+    out = _sums(rows.filter(pl.col("stratum") != "all"), rows.filter(pl.col("stratum") == "all"),
+                [*unit, "stratum"], unit)
+    # the units of each level add up to the whole population
+    out += _sums(rows.filter(pl.col("level") != "all"), rows.filter(pl.col("level") == "all"), [*cell, "level"], cell)
     for metric, links in nesting.items():  # providers add up to their network
         for (child_level, parent_level), parent_of in links.items():
-            kids: dict[tuple, list[int]] = defaultdict(list)
-            for (m, period, level, unit, stratum, value), i in key.items():
-                if m == metric and level == child_level and unit in parent_of:
-                    kids[(period, parent_of[unit], stratum, value)].append(i)
-            for (period, punit, stratum, value), members in kids.items():
-                parent = key.get((metric, period, parent_level, punit, stratum, value))
-                if parent is not None:
-                    out.append(np.array([parent, *members]))
+            kids = (rows.filter((pl.col("metric_id") == metric) & (pl.col("level") == child_level))
+                    .with_columns(parent_unit=pl.col("unit_id").replace_strict(parent_of, default=None))
+                    .filter(pl.col("parent_unit").is_not_null()))
+            parents = (rows.filter((pl.col("metric_id") == metric) & (pl.col("level") == parent_level))
+                       .rename({"unit_id": "parent_unit"}))
+            out += _sums(kids, parents, [*cell, "parent_unit"], [*cell, "parent_unit"])
     return out
 
 
 def complementary(results: pl.DataFrame, eqs: list[np.ndarray]) -> np.ndarray:
-    """Boolean mask of rows to hide in addition to the primary ones."""
+    """Boolean mask of rows to hide in addition to the primary ones.
+
+    Worklist: an equation is looked at again only when one of its members has just been hidden."""
     hidden = (results["status"] != "ok").to_numpy().copy()
     size = results["cases"].fill_null(0).to_numpy()
     extra = np.zeros(len(hidden), bool)
-    changed = True
-    while changed:
-        changed = False
-        for eq in eqs:
-            h = hidden[eq]
-            if h.sum() != 1:
-                continue
-            candidates = eq[1:][~hidden[eq[1:]]]
-            if len(candidates) == 0:
-                candidates = eq[:1]  # the lone hidden child equals its parent: hide the parent
-            pick = candidates[np.argmin(size[candidates])]
-            hidden[pick] = extra[pick] = True
-            changed = True
+    member_of: dict[int, list[int]] = defaultdict(list)
+    for e, eq in enumerate(eqs):
+        for i in eq.tolist():
+            member_of[i].append(e)
+    count = np.array([hidden[eq].sum() for eq in eqs], dtype=np.int64)
+    queue = deque(e for e in range(len(eqs)) if count[e] == 1)
+    while queue:
+        e = queue.popleft()
+        if count[e] != 1:
+            continue
+        eq = eqs[e]
+        candidates = eq[1:][~hidden[eq[1:]]]
+        if len(candidates) == 0:
+            candidates = eq[:1]  # the lone hidden child equals its parent: hide the parent
+        pick = int(candidates[np.argmin(size[candidates])])
+        hidden[pick] = extra[pick] = True
+        for other in member_of[pick]:
+            count[other] += 1
+            if count[other] == 1:
+                queue.append(other)
     return extra
 
 
