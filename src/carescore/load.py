@@ -194,7 +194,7 @@ def load_extracts(directory: Path, contracts: dict[str, Contract] | None = None,
             tables[name] = read_table(path, contract, warnings)
         except CarescoreError as err:
             problems.extend(err.diagnostics)
-            rejected[name] = tuple(err.diagnostics)
+            rejected[name] = tuple(d for d in err.diagnostics if d.severity == "error")
             tables[name] = pl.DataFrame(schema=contract.schema)
             continue
         sources.append(SourceFile(name, str(path), tables[name].height, path.stat().st_size, sha256(path)))

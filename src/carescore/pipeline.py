@@ -122,7 +122,7 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
     missing, rejected = set(extracts.missing), set(extracts.rejected)
     network_held = {h.metric_id: h.reason for h in hold_list if not h.providers}
     na_ids = {m.id for m in catalog.metrics.values() if set(catalog.facts[m.fact].requires) & missing}
-    if report.blocking and set(catalog.metrics) - na_ids <= set(network_held):
+    if validate.holds_everything(hold_list, catalog, missing):
         raise CarescoreError([*report.diagnostics(), Diagnostic(Loc(str(data_dir)), "Q100", (
             "every metric would be on data-quality hold: this run is not published and the previous "
             "publication stays live"))])
@@ -140,7 +140,9 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
     # suppression must see them.
     results = suppress.primary_status(results, catalog)
     results = validate.apply_holds(results, hold_list, units_frame(extracts), suppress.FOOTNOTES["data_quality_hold"])
-    extra = suppress.complementary(results, suppress.equations(results, nesting(con, catalog)))
+    # only computed metrics, only non-empty links: a fact over an unreadable (empty) table nests nothing
+    nest = {m: {k: v for k, v in links.items() if v} for m, links in nesting(con, catalog).items() if m in runnable}
+    extra = suppress.complementary(results, suppress.equations(results, nest))
     results = results.with_columns(
         status=pl.when(pl.Series(extra)).then(pl.lit("suppressed")).otherwise(pl.col("status")),
         footnote=pl.when(pl.Series(extra)).then(pl.lit(suppress.FOOTNOTES["complementary"]))
@@ -150,9 +152,11 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
     na = [m for m in catalog.metrics.values() if m.id in na_ids]
     if na:
         results = pl.concat([results, not_applicable(na, missing, catalog, periods or ["all"])], how="diagonal_relaxed")
-    unreadable = [m for m in catalog.metrics.values() if m.id not in runnable and m.id not in na_ids]
-    if unreadable:
-        results = pl.concat([results, not_applicable(unreadable, rejected, catalog, periods or ["all"],
+    # a held metric with nothing computed (its table unreadable or emptied) still says why it is missing
+    computed = set(results["metric_id"].unique()) if results.height else set()
+    held_empty = [m for m in catalog.metrics.values() if m.id in network_held and m.id not in computed | na_ids]
+    if held_empty:
+        results = pl.concat([results, not_applicable(held_empty, rejected, catalog, periods or ["all"],
                                                      "data_quality_hold", network_held)], how="diagonal_relaxed")
     manifest = {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -34,6 +34,8 @@ import duckdb
 import polars as pl
 import sqlglot
 from sqlglot import exp
+from sqlglot.lineage import lineage
+from sqlglot.optimizer.qualify import qualify
 
 from . import gx_compat
 from .contracts import Contract
@@ -52,6 +54,7 @@ CODES = {"header": "L003", "parse": "Q001", "rows": "Q002", "volume": "Q003", "p
          "max_length": "Q019", "no_formula": "Q020"}
 FORMULA = r"^[=+@\t\r]"  # what a spreadsheet would evaluate; "-" is left out: negative numbers are data
 SAMPLES = 5
+POLARS_TO_SQL = {"varchar": "VARCHAR", "integer": "BIGINT", "double": "DOUBLE", "date": "DATE", "boolean": "BOOLEAN"}
 DQ_SCHEMA = {"table": pl.Utf8, "column": pl.Utf8, "expectation": pl.Utf8, "rule": pl.Utf8, "severity": pl.Utf8,
              "success": pl.Boolean, "observed": pl.Utf8, "unexpected_count": pl.Int64, "sample_keys": pl.Utf8,
              "providers": pl.Utf8, "message": pl.Utf8}
@@ -89,6 +92,7 @@ class Outcome:
     providers: tuple[str, ...] = ()  # a provider-specific failure; () means network-wide
     loc: Loc | None = None
     detail: str = ""
+    code: str = ""  # the loader's own code for a file it could not read (L00x)
 
     @property
     def blocking(self) -> bool:
@@ -96,7 +100,8 @@ class Outcome:
 
     @property
     def where(self) -> str:
-        return f"{self.rule.table}.{self.rule.column}" if self.rule.column else self.rule.table
+        return f"{self.rule.table}.{self.rule.column}" if self.rule.column and not self.rule.table_wide \
+            else self.rule.table
 
     @property
     def message(self) -> str:
@@ -116,7 +121,7 @@ class Outcome:
 
     def diagnostic(self) -> Diagnostic:
         severity = "error" if self.rule.severity == "blocking" else "warning"
-        return Diagnostic(self.loc or Loc(self.rule.table), CODES[self.rule.kind], self.message, severity)
+        return Diagnostic(self.loc or Loc(self.rule.table), self.code or CODES[self.rule.kind], self.message, severity)
 
 
 @dataclass(frozen=True)
@@ -285,12 +290,15 @@ def bad_rows_sql(rule: Rule, table: str) -> str | None:
         return f"{c} NOT IN (SELECT {_id(column)} FROM {_id(target)} WHERE {_id(column)} IS NOT NULL)"
     if rule.kind == "max_length":
         return f"LENGTH({c}) > {p['max']}"
-    if rule.kind == "provider_volume":
-        floors = ", ".join(f"({_lit(k)}, {n})" for k, n in p["floor"])
-        return (f"provider_id IN (SELECT f.provider_id FROM (VALUES {floors}) AS f(provider_id, floor) "
-                f"LEFT JOIN (SELECT provider_id, COUNT(*) AS n FROM {_id(table)} GROUP BY ALL) AS cur "
-                f"USING (provider_id) WHERE COALESCE(cur.n, 0) < f.floor)")
     return None
+
+
+def short_providers_sql(rule: Rule, source: str) -> str:
+    """The providers whose row count fell below their floor (provider_volume): one row per provider."""
+    floors = ", ".join(f"({_lit(k)}, {n})" for k, n in rule.param["floor"])
+    return (f"SELECT f.provider_id FROM (VALUES {floors}) AS f(provider_id, floor) "
+            f"LEFT JOIN (SELECT provider_id, COUNT(*) AS n FROM {source} GROUP BY ALL) AS cur "
+            f"USING (provider_id) WHERE COALESCE(cur.n, 0) < f.floor ORDER BY 1")
 
 
 # ----------------------------------------------------------------------------- GX expectations
@@ -338,9 +346,11 @@ def expectation(rule: Rule, index: int, table: str, sql_route: bool = True):
                                                          meta=meta)
     if rule.kind == "freshness":
         return E.ExpectColumnMaxToBeBetween(column=c, min_value=p["min"], meta=meta)
-    if rule.kind in ("references", "provider_volume") and sql_route:
+    if rule.kind == "references" and sql_route:
         return E.UnexpectedRowsExpectation(
             unexpected_rows_query=f"SELECT * FROM {{batch}} WHERE {bad_rows_sql(rule, table)}", meta=meta)
+    if rule.kind == "provider_volume" and sql_route:
+        return E.UnexpectedRowsExpectation(unexpected_rows_query=short_providers_sql(rule, "{batch}"), meta=meta)
     return None
 
 
@@ -370,15 +380,18 @@ def _keys(result: dict, key_columns: tuple[str, ...]) -> tuple[str, ...]:
         if key and key not in keys:
             keys.append(key)
     if not keys:
-        keys = list(dict.fromkeys(str(v) for v in (result.get("partial_unexpected_list") or [])))
+        values = result.get("partial_unexpected_list") or []
+        keys = list(dict.fromkeys("/".join(map(str, v.values())) if isinstance(v, dict) else str(v) for v in values))
     return tuple(keys[:SAMPLES])
 
 
 def _locate(rule: Rule, frame: pl.DataFrame, contract: Contract, path: str | None, con, table: str):
     """File, line and column of the first failing row; providers when the failure is provider-specific."""
+    if rule.kind == "provider_volume":
+        return Loc(str(path or table)), tuple(r[0] for r in con.sql(short_providers_sql(rule, _id(table))).fetchall())
     where = bad_rows_sql(rule, table)
     if where is None or path is None:
-        return Loc(path or table), ()
+        return Loc(str(path or table)), ()
     first = con.sql(f"SELECT MIN(__row) FROM (SELECT *, ROW_NUMBER() OVER () - 1 AS __row FROM {_id(table)}) "
                     f"WHERE {where}").fetchall()[0][0]
     names = [c.name for c in contract.columns]
@@ -388,20 +401,18 @@ def _locate(rule: Rule, frame: pl.DataFrame, contract: Contract, path: str | Non
     if "provider_id" in frame.columns and frame.height:
         failing = [r[0] for r in con.sql(f"SELECT DISTINCT provider_id FROM {_id(table)} WHERE ({where}) "
                                          f"AND provider_id IS NOT NULL ORDER BY 1").fetchall()]
-        if rule.kind == "provider_volume":
-            failing = sorted({k for k, n in rule.param["floor"]}
-                             - {k for k, in con.sql(f"SELECT provider_id FROM {_id(table)} WHERE NOT ({where}) "
-                                                    f"GROUP BY ALL").fetchall()})
         present = frame["provider_id"].n_unique()
-        if failing and (rule.kind == "provider_volume" or 2 * len(failing) < present):
+        if failing and 2 * len(failing) < present:
             providers = tuple(failing)
     return Loc(str(path), line, col), providers
 
 
 def run(extracts: Extracts, contracts: dict[str, Contract], as_of: dt.date | None = None,
         baseline: pl.DataFrame | None = None, rejected: dict[str, tuple[Diagnostic, ...]] | None = None,
-        warnings: tuple[Diagnostic, ...] = ()) -> Report:
-    """One GX validation per table, pushed down on DuckDB over the loaded frames (no copies)."""
+        warnings: tuple[Diagnostic, ...] = (), only: set[str] | None = None) -> Report:
+    """One GX validation per table, pushed down on DuckDB over the loaded frames (no copies).
+
+    `only` limits the run to some tables (the others are still there for cross-table checks)."""
     as_of = as_of or dt.date.today()
     rejected = rejected or {}
     paths = {s.table: s.path for s in extracts.sources}
@@ -415,12 +426,12 @@ def run(extracts: Extracts, contracts: dict[str, Contract], as_of: dt.date | Non
     for table, diags in sorted(rejected.items()):
         rule = Rule(table, "parse", (), "blocking", "the file can be read with its contract's types")
         for d in diags:
-            outcomes.append(Outcome(rule, False, loc=d.loc, detail=d.message))
+            outcomes.append(Outcome(rule, False, loc=d.loc, detail=d.message, code=d.code))
     for d in warnings:  # the loader's own warnings, e.g. a column the contract does not know
         table = Path(d.loc.path).stem
         outcomes.append(Outcome(Rule(table, "header", (), "warning", "only the contract's columns"), False,
-                                loc=d.loc, detail=d.message))
-    for table in sorted(present):
+                                loc=d.loc, detail=d.message, code=d.code))
+    for table in sorted(present if only is None else present & set(only)):
         contract = contracts[table]
         rules = rules_for(contract, as_of, baseline)
         key_columns = tuple(contract.primary_key) or tuple(c.name for c in contract.columns[:1])
@@ -486,42 +497,82 @@ class Hold:
     reason: str
 
 
-def fact_reads(fact: Fact, tables: dict[str, tuple[str, ...]]) -> set[tuple[str, str]]:
-    """(table, column) pairs a fact's SQL reads: a column name it mentions, in a table it requires, or every
-    column of a table it selects * from. Names are matched without resolving aliases, which can only
-    over-hold (a shared name such as cost counts for every required table that has it), never under-hold."""
-    tree = sqlglot.parse_one(fact.sql, read="duckdb")
-    names = {c.name for c in tree.find_all(exp.Column)}
-    starred = set()
-    for select in tree.find_all(exp.Select):
-        if any(isinstance(e, exp.Star) for e in select.expressions):
-            from_ = select.args.get("from") or select.args.get("from_")
-            starred |= {t.name for t in (from_.find_all(exp.Table) if from_ else [])}
-    out = set()
-    for table in fact.requires:
-        for column in tables.get(table, ()):
-            if column in names or table in starred:
-                out.add((table, column))
+def _names(sql: str | None) -> set[str]:
+    return {c.name for c in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Column)} if sql else set()
+
+
+def _fact_lineage(fact: Fact, schema: dict[str, dict[str, str]]) -> tuple[set, dict[str, set]]:
+    """(table, column) pairs that decide which rows a fact has (filters, joins, grouping), and for each fact
+    column the canonical (table, column) pairs its value comes from (sqlglot lineage through the CTEs).
+
+    Filter and join columns are matched by name in every table the fact requires: that can only over-hold."""
+    key = (fact.sql, tuple(fact.requires), tuple(c.name for c in fact.columns),
+           tuple(sorted((t, tuple(sorted(cols.items()))) for t, cols in schema.items())))
+    if key not in _LINEAGE:
+        _LINEAGE[key] = _trace(fact, schema)
+    return _LINEAGE[key]
+
+
+_LINEAGE: dict[tuple, tuple[set, dict[str, set]]] = {}  # facts change rarely; tracing them takes a second
+
+
+def _trace(fact: Fact, schema: dict[str, dict[str, str]]) -> tuple[set, dict[str, set]]:
+    every = {(t, c) for t in fact.requires for c in schema.get(t, {})}
+    try:
+        tree = qualify(sqlglot.parse_one(fact.sql, read="duckdb"), schema=schema, dialect="duckdb")
+        nodes = lineage(None, tree, schema=schema, dialect="duckdb")
+    except (sqlglot.errors.SqlglotError, ValueError, KeyError):
+        return every, {}
+    names = {c.name for node in tree.find_all(exp.Where, exp.Join, exp.Group, exp.Having)
+             for c in node.find_all(exp.Column)}
+    rows = {(t, c) for t, c in every if c in names}
+    sources = {name: {(n.source.name, n.name.split(".")[-1].strip('"')) for n in node.walk()
+                      if not n.downstream and isinstance(n.source, exp.Table)} for name, node in nodes.items()}
+    return rows, {c.name: sources.get(c.name, every) for c in fact.columns}
+
+
+def metric_reads(catalog: Catalog, contracts: dict[str, Contract]) -> dict[str, set[tuple[str, str]]]:
+    """The canonical (table, column) pairs each metric's values depend on: the columns that decide its fact's
+    rows, plus the lineage of the fact columns the metric uses (population, exclusions, numerator,
+    denominator, strata, risk adjustment, units, period)."""
+    schema = {t: {c.name: POLARS_TO_SQL[c.type] for c in k.columns} for t, k in contracts.items()}
+    lineages = {f.id: _fact_lineage(f, schema) for f in catalog.facts.values()}
+    out = {}
+    for m in catalog.metrics.values():
+        rows, sources = lineages[m.fact]
+        fact = catalog.facts[m.fact]
+        used = {"period", *m.stratify_by, *(m.risk_adjustment.by if m.risk_adjustment else ()),
+                *(fact.unit_columns[level] for level in m.levels if level in fact.unit_columns)}
+        for e in (m.population, m.numerator, m.denominator, *(x for _, x in m.exclusions)):
+            used |= _names(e.sql if e else None)
+        every = {(t, c) for t in fact.requires for c in schema.get(t, {})}
+        out[m.id] = rows | set().union(*(sources.get(c, every if c not in fact.column_types else set())
+                                         for c in used))
     return out
 
 
 def holds(report: Report, catalog: Catalog, contracts: dict[str, Contract]) -> list[Hold]:
     """The metrics (× providers) each blocking failure holds, one Hold per metric and scope."""
-    columns = {t: tuple(c.name for c in k.columns) for t, k in contracts.items()}
-    reads = {f.id: fact_reads(f, columns) for f in catalog.facts.values()}
+    reads = metric_reads(catalog, contracts) if report.blocking else {}
     found: dict[tuple[str, tuple[str, ...]], list[str]] = {}
     for o in report.blocking:
-        for fact in catalog.facts.values():
-            if o.rule.table not in fact.requires:
+        for m in catalog.metrics.values():
+            if o.rule.table not in catalog.facts[m.fact].requires:
                 continue
-            if not o.rule.table_wide and not any((o.rule.table, c) in reads[fact.id] for c in o.rule.columns):
+            if not o.rule.table_wide and not any((o.rule.table, c) in reads[m.id] for c in o.rule.columns):
                 continue
-            for m in catalog.metrics_for(fact.id):
-                reasons = found.setdefault((m.id, o.providers), [])
-                if o.where not in reasons:
-                    reasons.append(o.where)
+            reasons = found.setdefault((m.id, o.providers), [])
+            if o.where not in reasons:
+                reasons.append(o.where)
     network_wide = {m for m, p in found if not p}
     return [Hold(m, p, "; ".join(r)) for (m, p), r in sorted(found.items()) if not p or m not in network_wide]
+
+
+def holds_everything(hold_list: list[Hold], catalog: Catalog, missing: set[str]) -> bool:
+    """True when every metric that the cut could give is held network-wide: such a run is not published."""
+    network = {h.metric_id for h in hold_list if not h.providers}
+    possible = {m.id for m in catalog.metrics.values() if not set(catalog.facts[m.fact].requires) & missing}
+    return bool(network) and possible <= network
 
 
 def held_mask(results: pl.DataFrame, hold: Hold, units: pl.DataFrame) -> pl.Expr:
