@@ -82,7 +82,7 @@ def equity_chart(left_title: str, right_title: str, y_title: str, x_title: str, 
 
 ref_label = ad.group_label(dimension, reference)
 spec = ad.chart(equity_chart, (f"Result by group, {names[where]}, {period}", f"Gap to the reference group ({ref_label})",
-                               ad.STRATA[dimension], f"{m['title']} ({unit_words})", f"Gap to {ref_label} ({gap_words})"),
+                               ad.STRATA[dimension], unit_words.capitalize(), f"Gap to {ref_label} ({gap_words})"),
                 {"groups": frame.to_dicts(), "zero": [{"x": 0.0}]}, key="eq_chart",
                 alt_text=f"Two dot charts of {m['title']} by {ad.STRATA[dimension].lower()}: each group's result "
                 f"with its interval, and its gap to {ref_label} with the gap's interval; the dashed line is no gap.")

@@ -78,7 +78,8 @@ for mid in metric_ids:
             notes[ad.STATUS.get(row["status"], "Not available")] = row["footnote"]
         else:
             badge = {"better": "green", "worse": "orange"}.get(row["comparison"], "gray")
-            words = ad.COMPARISON.get(row["comparison"], "Compared with no network average")
+            words = ad.COMPARISON.get(row["comparison"], "Compared with no network average").replace(
+                "the network average", "average")
             col.markdown(f"### {ad.fmt_value(m, row['value'])}\n:{badge}-badge[{words}]")
             col.caption(ad.fmt_range(m, row["ci_low"], row["ci_high"]).capitalize())
             chart_rows.append({"Measure": f"{m['title']} ({unit_words})", "Place": names[uid],
@@ -90,18 +91,19 @@ for mid in metric_ids:
 
 
 def compare_chart(title: str, places: int) -> alt.FacetChart:
-    base = alt.Chart(alt.NamedData("rows"))
+    base = alt.Chart()  # the data comes from the facet, so each row gets only its own measure
     tooltip = ["Place:N", "Measure:N", "Shown:N", "Range:N"]
     dots = base.mark_point(filled=True, size=90).encode(
         x=alt.X("Value:Q", title="Result (in each measure's own units)", scale=alt.Scale(zero=False)),
-        y=alt.Y("Place:N", title=None), color=alt.Color("Place:N", title="Place"), shape=alt.Shape("Place:N"),
+        y=alt.Y("Place:N", title=None, axis=alt.Axis(labelLimit=220)),
+        color=alt.Color("Place:N", legend=None, scale=alt.Scale(range=["#0072b2", "#cc79a7", "#009e73"])), shape=alt.Shape("Place:N", legend=None),
         tooltip=tooltip)
     bars = base.mark_rule(strokeWidth=2).encode(x="Low:Q", x2="High:Q", y="Place:N", color="Place:N",
                                                 tooltip=tooltip)
     average = base.mark_rule(strokeDash=[4, 3], color="#555").encode(x="Average:Q")
-    return (alt.layer(bars, dots, average).properties(width=520, height=28 * places)
+    return (alt.layer(bars, dots, average).properties(width=380, height=28 * places)
             .facet(row=alt.Row("Measure:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left",
-                                                                          labelLimit=320)), data=alt.NamedData("rows"))
+                                                                          labelLimit=240)), data=alt.NamedData("rows"))
             .resolve_scale(x="independent").properties(title=title))
 
 

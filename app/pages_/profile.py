@@ -116,7 +116,7 @@ for p in periods:
 
 def trend_chart(title: str, y_title: str, place: str) -> alt.LayerChart:
     base = alt.Chart(alt.NamedData("points")).encode(
-        x=alt.X("Year:O", title="Year"),
+        x=alt.X("Year:O", title="Year", axis=alt.Axis(labelAngle=0)),
         color=alt.Color("Who:N", title=None, scale=alt.Scale(domain=[place, "Network average"],
                                                            range=["#1f5f8b", "#888888"])))
     tooltip = ["Who:N", "Year:O", "Shown:N", "Range:N"]
@@ -128,7 +128,8 @@ def trend_chart(title: str, y_title: str, place: str) -> alt.LayerChart:
     ).properties(title=title, height=280)
 
 
-ad.chart(trend_chart, (f"{m['title']}: {unit['name']} and the network average", f"{m['title']} ({unit_words})",
+# Axis titles stay short: a long vertical title squeezes the plot to nothing in Vega's "fit" layout.
+ad.chart(trend_chart, (f"{m['title']}: {unit['name']} and the network average", unit_words.capitalize(),
                        unit["name"]), {"points": points}, key="profile_chart",
          alt_text=f"Line chart of {m['title']} by year for {unit['name']} (solid) and the network average "
          "(dashed), with the likely range of each yearly result.")

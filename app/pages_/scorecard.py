@@ -25,10 +25,10 @@ MARK = {"better": "✔ better", "worse": "✖ worse", "no_different": "• same"
         "lower": "▼ lower"}
 SHADE = {"better": "background-color: #d4e9f7", "worse": "background-color: #fcdcc0"}
 
-c1, c2, c3, c4 = st.columns([2, 2, 1, 2])
-view = c1.segmented_control("Show", list(VIEWS), default="Care networks", key="sc_view") or "Care networks"
+view = st.segmented_control("Show", list(VIEWS), default="Care networks", key="sc_view") or "Care networks"
 networks = units.filter(pl.col("provider_type") == "network")
 net_names = dict(zip(networks["unit_id"], networks["name"]))
+c2, c3, c4 = st.columns([2, 1, 3])
 network = c2.selectbox("Network", ["ALL", *net_names], format_func=lambda k: net_names.get(k, "All networks"),
                        key="sc_network", disabled=VIEWS[view][0] == "network")
 period = c3.selectbox("Year", periods[::-1], key="sc_period")
@@ -96,7 +96,7 @@ st.download_button("Download this scorecard (CSV)", now.drop("sxx", "syy", "sxy"
 
 def funnel_chart(title: str, x_title: str, y_title: str) -> alt.LayerChart:
     limits = alt.Chart(alt.NamedData("limits"))
-    x = alt.X("exposure:Q", title=x_title, scale=alt.Scale(type="log"))
+    x = alt.X("exposure:Q", title=x_title, scale=alt.Scale(type="log", nice=False))
     return alt.layer(
         limits.mark_line(color="#777").encode(x=x, y="Low:Q", strokeDash=alt.StrokeDash("Limits:N", title=None)),
         limits.mark_line(color="#777").encode(x=x, y="High:Q", strokeDash="Limits:N"),
@@ -153,7 +153,7 @@ if units_now.height and reference is not None and m["kind"] in ("proportion", "r
     x_title = {"proportion": "Patients or cases (denominator)", "o_e": "Expected events (from risk adjustment)",
                "rate": f"Exposure ({m['denominator']['sql'] if m.get('denominator') else 'denominator'} / "
                        f"{m['per']:,})"}[m["kind"]]
-    spec = ad.chart(funnel_chart, (f"Funnel plot: {m['title']}, {period}", x_title, f"{m['title']} ({unit_words})"),
+    spec = ad.chart(funnel_chart, (f"Funnel plot: {m['title']}, {period}", x_title, unit_words.capitalize()),
                     {"limits": limits, "reference": [{"y": reference * scale}],
                      "units": pts.select("exposure", "Value", "Unit", "Shown", "Outlier", "status").to_dicts()},
                     key="sc_chart",
@@ -166,7 +166,7 @@ elif units_now.height:
                                  High=pl.col("ci_high") * scale,
                                  Unit=pl.col("unit_id").replace_strict(names, default=pl.col("unit_id")))
     spec = ad.chart(interval_chart, (f"{m['title']} by unit with 95% intervals, {period}",
-                                     f"{m['title']} ({unit_words})", pts.height),
+                                     unit_words.capitalize(), pts.height),
                     {"units": pts.select("Value", "Low", "High", "Unit", "status").to_dicts()}, key="sc_chart",
                     alt_text=f"Dot chart of {m['title']} for {pts.height} units, each with its 95% interval.")
 if units_now.height:

@@ -33,6 +33,7 @@ import tomllib
 from dataclasses import dataclass
 
 import streamlit as st
+from streamlit.errors import StreamlitSecretNotFoundError
 
 ROLES = {"leadership": "network leadership", "payer": "payers"}
 # scrypt with these costs takes ~50 ms: slow for a password-guessing attacker, fast for a person signing in.
@@ -69,7 +70,7 @@ def _secrets_section(name: str) -> dict:
     # st.secrets raises when no secrets.toml exists at all; for us that simply means "not configured".
     try:
         return dict(st.secrets.get(name, {}))
-    except Exception:
+    except (FileNotFoundError, StreamlitSecretNotFoundError):
         return {}
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from carescore import store
 from carescore.auth import hash_password
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,6 +24,14 @@ def publish_demo(root: Path, patients: int = PATIENTS) -> Path:
                    capture_output=True)
     subprocess.run([cli, "run", "--data", data, "--store", store], check=True, capture_output=True)
     return store
+
+
+def copy_run(published: Path, root: Path) -> Path:
+    """A new store at `root` whose current run is a copy of `published`'s, for tests that alter a run."""
+    run_id = store.current_run_id(published)
+    shutil.copytree(published / "runs" / run_id, root / "runs" / run_id)
+    (root / "CURRENT").write_text(run_id + "\n")
+    return root / "runs" / run_id
 
 
 def write_auth_file(path: Path) -> Path:

@@ -1,11 +1,7 @@
-import shutil
-
 import polars as pl
 import pytest
-from app_fixtures import APP, publish_demo, write_auth_file
+from app_fixtures import APP, copy_run, publish_demo, write_auth_file
 from streamlit.testing.v1 import AppTest
-
-from carescore import store
 
 
 @pytest.fixture(scope="session")
@@ -26,13 +22,6 @@ def app(published, auth_file, monkeypatch):
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.run()
     return at
-
-
-def copy_run(published, root):
-    run_id = store.current_run_id(published)
-    shutil.copytree(published / "runs" / run_id, root / "runs" / run_id)
-    (root / "CURRENT").write_text(run_id + "\n")
-    return root / "runs" / run_id
 
 
 @pytest.fixture(scope="session")

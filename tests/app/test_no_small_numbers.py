@@ -7,6 +7,7 @@ import re
 
 import polars as pl
 import pyarrow as pa
+from app_fixtures import copy_run
 from streamlit.testing.v1 import AppTest
 from test_pages import open_page
 
@@ -14,9 +15,9 @@ from carescore import app_data, store
 
 COUNT_WORDS = r"(people|persons|patients|cases|events|records|visits|discharges|stays|members|deaths|infections)"
 # "1 to 10 people" in a footnote explains the rule; it is not a count.
-SMALL_COUNT = re.compile(rf"(?<![\d.,$])(?<!to )(10|[1-9])\s+(out of\s+|of\s+)?([\d,]+\s+)?{COUNT_WORDS}\b", re.I)
+SMALL_COUNT = re.compile(rf"(?<![\d.,$])(?<!to )(10|[1-9])\s+(out of\s+|of\s+)?([\d,]+\s+)?{COUNT_WORDS}\b", re.IGNORECASE)
 COUNT_COLUMN = re.compile(r"numerator|denominator|cases|count|people|patients|left out|records affected|excluded",
-                          re.I)
+                          re.IGNORECASE)
 COUNT_FIELDS = {"numerator", "denominator", "cases", "expected", "excluded", "unexpected_count", "sxx", "syy"}
 
 
@@ -87,8 +88,6 @@ def test_public_pages_never_show_small_counts(app, published_with_dq, monkeypatc
 
 def test_small_exclusion_counts_are_masked(app, published, tmp_path, monkeypatch):
     """The one count a public page shows (people left out of a measure) reads 'fewer than 11' when small."""
-    from conftest import copy_run
-
     run = copy_run(published, tmp_path)
     frame = pl.read_parquet(run / "exclusions.parquet")
     frame.with_columns(excluded=pl.when(pl.col("level") == "all").then(7).otherwise(pl.col("excluded"))) \
