@@ -99,7 +99,7 @@ benchmark = c2.selectbox("Full points at (benchmark)", list(BENCHMARKS), format_
                          key="inc_benchmark")
 withhold = c3.slider("Withhold (% of base payment)", 0.0, 10.0, 2.0, 0.5, key="inc_withhold") / 100
 base = c4.number_input("Base payment per provider ($)", 10_000.0, 100_000_000.0, 1_000_000.0, 50_000.0,
-                       key="inc_base", help="The published run has no payment data, so every provider gets the "
+                       format="%.0f", key="inc_base", help="The published run has no payment data, so every provider gets the "
                        "same base; the engine can also read a base payment per provider.")
 fixed = {}
 with st.expander("Set a fixed threshold and benchmark for a measure"):
@@ -150,7 +150,7 @@ chart_data = out.filter(pl.col("total_score").is_not_null()).select(
     pl.col("outcome_proposed").replace({"wins": "gains", "loses": "loses"}).alias("Versus current"))
 
 
-def gains_chart(bars: int) -> alt.Chart:
+def gains_chart() -> alt.Chart:
     return alt.Chart(alt.NamedData("providers")).mark_bar().encode(
         x=alt.X("Change:Q", title="Change in payment adjustment versus the current program ($)"),
         y=alt.Y("Provider:N", sort="-x", title=None),
@@ -158,11 +158,11 @@ def gains_chart(bars: int) -> alt.Chart:
                                                            range=["#1f5f8b", "#aaaaaa", "#d95f02"])),
         tooltip=["Provider:N", alt.Tooltip("Change:Q", format="$,.0f"), alt.Tooltip("Adjustment:Q", format="$,.0f"),
                  "Versus current:N"],
-    ).properties(title="Who gains and who loses versus the current program", height=max(24 * bars, 120))
+    ).properties(title="Who gains and who loses versus the current program", height=alt.Step(24))
 
 
 st.header("3. Versus the current program")
-ad.chart(gains_chart, (chart_data.height,), {"providers": chart_data.to_dicts()}, key="inc_chart",
+ad.chart(gains_chart, (), {"providers": chart_data.to_dicts()}, key="inc_chart",
          alt_text="Bar chart of each provider's change in payment adjustment versus the current program: bars to "
          "the right gain, bars to the left lose.")
 st.caption(f"Current program: {', '.join(catalog[m.id]['title'] for m in current.measures)}; withhold "

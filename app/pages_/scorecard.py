@@ -109,7 +109,7 @@ def funnel_chart(title: str, x_title: str, y_title: str) -> alt.LayerChart:
     ).properties(title=title, height=380)
 
 
-def interval_chart(title: str, x_title: str, rows: int) -> alt.LayerChart:
+def interval_chart(title: str, x_title: str) -> alt.LayerChart:
     base = alt.Chart(alt.NamedData("units"))
     y = alt.Y("Unit:N", sort="x", title=None)
     return alt.layer(
@@ -117,7 +117,7 @@ def interval_chart(title: str, x_title: str, rows: int) -> alt.LayerChart:
         base.mark_point(filled=True, size=70).encode(
             x=alt.X("Value:Q", title=x_title, scale=alt.Scale(zero=False)), y=y,
             tooltip=["Unit:N", alt.Tooltip("Value:Q", format=",.2f"), "status:N"]),
-    ).properties(title=title, height=max(22 * rows, 120))
+    ).properties(title=title, height=alt.Step(22))
 
 
 # ---- Drill down: one metric across units (funnel plot), then one unit by stratum.
@@ -166,7 +166,7 @@ elif units_now.height:
                                  High=pl.col("ci_high") * scale,
                                  Unit=pl.col("unit_id").replace_strict(names, default=pl.col("unit_id")))
     spec = ad.chart(interval_chart, (f"{m['title']} by unit with 95% intervals, {period}",
-                                     unit_words.capitalize(), pts.height),
+                                     unit_words.capitalize()),
                     {"units": pts.select("Value", "Low", "High", "Unit", "status").to_dicts()}, key="sc_chart",
                     alt_text=f"Dot chart of {m['title']} for {pts.height} units, each with its 95% interval.")
 if units_now.height:
