@@ -8,9 +8,9 @@ would still be published (False: every metric held, the previous publication sta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import polars as pl
 
@@ -99,8 +99,8 @@ CASES: list[Case] = [
          ("unit_days.csv:1:1: error[L007] table unit_days: fields are separated by tab",),
          {m: "network" for m in SAFETY}),
     Case("wrong_encoding_latin1", "surveys", write_bytes("surveys", _latin1_in_row),
-         ("surveys.csv:4:43: error[L006] table surveys: file is not UTF-8 (byte 0xf4 cannot be decoded); "
-          "save it as UTF-8",),
+         (("surveys.csv:4:43: error[L006] table surveys: file is not UTF-8 (byte 0xf4 cannot be decoded); "
+          "save it as UTF-8"),),
          {m: "network" for m in SURVEY}),
     Case("wrong_encoding_utf16", "safety_events",
          write_bytes("safety_events", lambda b: b.decode().encode("utf-16")),
@@ -130,8 +130,8 @@ CASES: list[Case] = [
          ("safety_events.csv:1:1: error[L005] table safety_events: file is empty (no header line)",),
          {m: "network" for m in SAFETY}),
     Case("header_only_file", "surveys", write_bytes("surveys", lambda b: b.split(b"\n")[0] + b"\n"),
-         ("surveys.csv:1:1: error[Q003] surveys: observed 0, expected row count within ±50% of the last "
-          "accepted cut", "surveys.csv:1:1: warning[Q002] surveys: observed 0, expected the file has at least one row"),
+         (("surveys.csv:1:1: error[Q003] surveys: observed 0, expected row count within ±50% of the last "
+          "accepted cut"), "surveys.csv:1:1: warning[Q002] surveys: observed 0, expected the file has at least one row"),
          {m: "network" for m in SURVEY}, full=True),
     Case("truncated_file", "encounters", write_bytes("encounters", lambda b: b[:-30]),
          ("error[L008] table encounters: record has 6 field(s), the header has 10 (the file looks truncated)",),
@@ -207,8 +207,8 @@ CASES += [
          ("error[Q015] encounters.admit_date:", "error[Q015] encounters.discharge_date:"),
          {m: "network" for m in ENCOUNTERS}),
     Case("duplicate_primary_key", "encounters", duplicate_where("encounters", pl.col("encounter_id") == "E000000005"),
-         ("encounters.csv:6:1: error[Q010] encounters: 2 row(s) break the rule '(encounter_id) is unique' "
-          "(e.g. E000000005); only provider(s) HOSP-007",),
+         (("encounters.csv:6:1: error[Q010] encounters: 2 row(s) break the rule '(encounter_id) is unique' "
+          "(e.g. E000000005); only provider(s) HOSP-007"),),
          {m: ("HOSP-007",) for m in ENCOUNTERS}),
     Case("duplicate_patients_network_wide", "patients",
          duplicate_where("patients", pl.int_range(pl.len()) < 50),
@@ -216,8 +216,8 @@ CASES += [
          {m: "network" for m in PATIENTS}),
     Case("duplicated_monthly_file_unit_days", "unit_days",
          duplicate_where("unit_days", (pl.col("provider_id") == "HOSP-001") & (pl.col("month") == "2025-03-01")),
-         ("unit_days.csv:16:1: error[Q010] unit_days: 2 row(s) break the rule '(provider_id, month) is unique' "
-          "(e.g. HOSP-001/2025-03-01)",
+         (("unit_days.csv:16:1: error[Q010] unit_days: 2 row(s) break the rule '(provider_id, month) is unique' "
+          "(e.g. HOSP-001/2025-03-01)"),
           "only provider(s) HOSP-001"),
          {m: ("HOSP-001",) for m in SAFETY}),
     Case("duplicated_monthly_survey_file", "surveys", _duplicate_busiest_month,
@@ -237,8 +237,8 @@ CASES += [
     Case("negative_costs_everywhere", "procedures", every_nth("procedures", 2, cost="-1.00"),
          ("procedures.csv:2:10: error[Q013] procedures.cost: ",), {}),
     Case("age_over_120", "patients", set_cell("patients", 7, "birth_date", "1890-06-01"),
-         ("patients.csv:9:2: error[Q016] patients.birth_date: 1 row(s) break the rule 'not before 1906-01-15 "
-          "(age over 120)' (e.g. P0000008)",),
+         (("patients.csv:9:2: error[Q016] patients.birth_date: 1 row(s) break the rule 'not before 1906-01-15 "
+          "(age over 120)' (e.g. P0000008)"),),
          {m: "network" for m in PATIENTS if m not in ("followup_7d_equity", "sdoh_referral", "sdoh_resolution")}),
     Case("unknown_encounter_class", "encounters", edit_where("encounters", HOSP3_STAY, encounter_class="telehealth"),
          ("error[Q012] encounters.encounter_class: 1 row(s) break the rule 'one of inpatient, ed,",
@@ -284,8 +284,8 @@ CASES += [
          edit_where("providers", PROVIDER_NAME, name='St. "Anne"\nRegional, Hospital'), (), {}),
     Case("formula_injection_warns", "providers",
          edit_where("providers", PROVIDER_NAME, name='=HYPERLINK("http://evil.example","Click")'),
-         ("providers.csv:3:2: warning[Q020] providers.name: 1 row(s) break the rule 'does not start like a "
-          "spreadsheet formula",), {}, full=True),
+         (("providers.csv:3:2: warning[Q020] providers.name: 1 row(s) break the rule 'does not start like a "
+          "spreadsheet formula"),), {}, full=True),
     Case("sql_looking_names", "networks", set_cell("networks", 0, "name", "North'); DROP TABLE patients;--"),
          (), {}, full=True),
 ]
