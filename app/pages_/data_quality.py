@@ -36,7 +36,7 @@ st.subheader("By table")
 st.dataframe(summary.select(pl.col("table").alias("Table"), pl.col("status").alias("Status"),
                             pl.col("checks").alias("Checks"), pl.col("passed").alias("Passed"),
                             pl.col("errors").alias("Failed (serious)"), pl.col("warnings").alias("Warnings")),
-             hide_index=True, key="dq_summary")
+             hide_index=True, key="dq_summary", height=ad.table_height(summary.height))
 
 if failed.height:
     st.subheader("What did not pass")

@@ -153,7 +153,7 @@ chart_data = out.filter(pl.col("total_score").is_not_null()).select(
 def gains_chart() -> alt.Chart:
     return alt.Chart(alt.NamedData("providers")).mark_bar().encode(
         x=alt.X("Change:Q", title="Change in payment adjustment versus the current program ($)"),
-        y=alt.Y("Provider:N", sort="-x", title=None),
+        y=alt.Y("Provider:N", sort="-x", title=None, axis=alt.Axis(labelLimit=240)),
         color=alt.Color("Versus current:N", scale=alt.Scale(domain=["gains", "same", "loses"],
                                                            range=["#1f5f8b", "#aaaaaa", "#d95f02"])),
         tooltip=["Provider:N", alt.Tooltip("Change:Q", format="$,.0f"), alt.Tooltip("Adjustment:Q", format="$,.0f"),

@@ -19,7 +19,7 @@ st.header("Measures")
 st.dataframe(pl.DataFrame([{"Area": ad.DOMAINS.get(m["domain"], m["domain"]), "Measure": m["title"],
                             "What it means": m["plain_language"], "Better is": ad.direction_words(m).split(" is")[0],
                             "Version": m["version"]} for m in catalog.values()]),
-             hide_index=True, key="meth_overview")
+             hide_index=True, key="meth_overview", height=ad.table_height(len(catalog)))
 
 mid = st.selectbox("Read one measure in full", list(catalog), format_func=lambda k: catalog[k]["title"],
                    key="meth_metric")
@@ -71,7 +71,8 @@ cut = manifest.get("data_cut") or {}
 if cut.get("files"):
     st.markdown("**Data cut**: the files this run read, with a fingerprint that changes if a single byte does.")
     st.dataframe(pl.DataFrame([{"Table": f["table"], "Rows": f"{f['rows']:,}", "Fingerprint (SHA-256)":
-                                f["sha256"][:16]} for f in cut["files"]]), hide_index=True, key="meth_cut")
+                                f["sha256"][:16]} for f in cut["files"]]), hide_index=True, key="meth_cut",
+                 height=ad.table_height(len(cut["files"])))
 if cut.get("missing_tables"):
     st.warning(f"Not in this data cut: {', '.join(cut['missing_tables'])}. Measures that need them are marked "
                "“Not available”.")

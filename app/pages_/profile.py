@@ -82,7 +82,7 @@ for domain, label in ad.DOMAINS.items():
                       "Likely range": ad.fmt_range(m, row["ci_low"], row["ci_high"]) or "–",
                       "Network average": ad.fmt_value(m, averages.get((mid, latest))),
                       "Since last year": trend(m, mid)})
-    st.dataframe(pl.DataFrame(table), hide_index=True, key=f"profile_{domain}")
+    st.dataframe(pl.DataFrame(table), hide_index=True, key=f"profile_{domain}", height=ad.table_height(len(table)))
     with st.expander(f"What the {label.lower()} measures mean"):
         for mid in mids:
             m = catalog[mid]

@@ -86,7 +86,7 @@ table = pl.DataFrame([{"Measure": catalog[mid]["title"],
 shades = pl.DataFrame([{"Measure": "", "Target": "", **{names[u]: v[1] for u, v in cells.items()}}
                        for mid, cells in grid.items()])
 styled = table.to_pandas().style.apply(lambda _: shades.to_pandas().values, axis=None)
-st.dataframe(styled, hide_index=True, key="sc_table", column_config={"Measure": st.column_config.TextColumn(
+st.dataframe(styled, hide_index=True, key="sc_table", height=ad.table_height(table.height), column_config={"Measure": st.column_config.TextColumn(
     pinned=True, width="large")})
 st.caption("✔ better / ✖ worse / • no different from the whole network (95% interval); ▲▼ higher or lower where "
            "neither direction is better. Arrows show the change since the year before (↑ up, ↓ down, → within 2%). "

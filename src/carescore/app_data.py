@@ -272,6 +272,11 @@ def group_label(stratum: str, value: str) -> str:
     return value.replace("_", " ").capitalize() if value else "Unknown"
 
 
+def table_height(rows: int, limit: int = 40) -> int:
+    """Pixel height that shows a table whole (no inner scrolling) up to `limit` rows."""
+    return 35 * (min(rows, limit) + 1) + 3
+
+
 def footnote_markdown(footnote: str) -> str:
     """A footnote as a list item with its lead words ('Too few to report:') in bold."""
     lead, sep, rest = footnote.partition(":")

@@ -5,10 +5,11 @@ import time
 
 import polars as pl
 import pytest
-from app_fixtures import APP, PASSWORD
+from app_fixtures import APP, PASSWORD, REPO
 from streamlit.testing.v1 import AppTest
 
 from carescore import store
+from carescore.auth import Staff
 
 STAFF_PAGES = ["scorecard", "equity", "incentives"]
 PUBLIC_PAGES = ["find", "profile", "methodology", "data_quality"]
@@ -299,14 +300,44 @@ def test_data_quality_summary_per_table(app, published_with_dq, monkeypatch):
 # ---- Speed: cached reads keep pages and interactions fast
 
 
-def test_pages_load_and_rerender_quickly(app, auth_file):
-    sign_in(app, "cmo")
-    app.session_state["staff"] = app.session_state["staff"].__class__("t", "T", ("leadership", "payer"), "local")
-    timings = {}
-    for page in PUBLIC_PAGES + STAFF_PAGES:
-        open_page(app, page)  # warm the caches: the first visit after a publish reads the run
+def test_pages_load_and_rerender_quickly(app):
+    """Server-side time of each page and main interaction, warm (after the first visit since a publish).
+    Written to build/app/timings.json; the browser test measures what a person waits for end to end."""
+    app.session_state["staff"] = Staff("timer", "Timer", ("leadership", "payer"), "local account")
+    loads, clicks = {}, {}
+
+    def timed(into: dict, label: str, act):
         start = time.perf_counter()
-        app.run()
-        timings[page] = time.perf_counter() - start
-    # AppTest adds its own overhead; the browser test measures what a person sees.
-    assert max(timings.values()) < 1.0, timings
+        act()
+        into[label] = round(time.perf_counter() - start, 3)
+        no_errors(app)
+
+    for page in PUBLIC_PAGES + STAFF_PAGES:
+        open_page(app, page)  # the first visit after a publish reads the run into the cache
+        timed(loads, page, app.run)
+    open_page(app, "find")
+    timed(clicks, "search", lambda: app.text_input(key="find_text").input("hospital").run())
+    timed(clicks, "compare three", lambda: app.multiselect(key="find_compare").set_value(hospitals()[:3]).run())
+    timed(clicks, "switch area", lambda: app.segmented_control(key="find_domain").set_value("safety").run())
+    open_page(app, "profile")
+    timed(clicks, "profile: another place", lambda: app.selectbox(key="profile_pick").set_value(
+        hospitals()[1]).run())
+    open_page(app, "scorecard")
+    timed(clicks, "scorecard: hospitals", lambda: app.segmented_control(key="sc_view").set_value("Hospitals").run())
+    timed(clicks, "scorecard: drill to a measure", lambda: app.selectbox(key="sc_metric").set_value(
+        "readmission_30d").run())
+    timed(clicks, "scorecard: drill to a unit", lambda: app.selectbox(key="sc_unit").set_value(hospitals()[0]).run())
+    open_page(app, "equity")
+    timed(clicks, "equity: another group", lambda: app.selectbox(key="eq_dimension").set_value("sex").run())
+    open_page(app, "incentives")
+    timed(clicks, "incentives: withhold", lambda: app.slider(key="inc_withhold").set_value(4.0).run())
+    open_page(app, "methodology")
+    timed(clicks, "methodology: another measure", lambda: app.selectbox(key="meth_metric").set_value(
+        "readmission_30d").run())
+
+    out = REPO / "build" / "app"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "timings.json").write_text(json.dumps({"page loads": loads, "interactions": clicks}, indent=2) + "\n")
+    # Budgets are 1 s and 300 ms; the bounds here leave room for AppTest's own overhead and a busy CI box.
+    assert max(loads.values()) < 1.5, loads
+    assert max(clicks.values()) < 1.0, clicks
