@@ -50,7 +50,8 @@ for r in usable.iter_rows(named=True):
     clear = r["stratum_value"] != reference and (low > 0 or high < 0)
     better = (gap > 0) == (m["direction"] == "higher_is_better")
     table.append({"Group": ad.group_label(dimension, r["stratum_value"]), "Result": ad.fmt_value(m, r["value"]),
-                  "95% interval": ad.fmt_range(m, r["ci_low"], r["ci_high"]), "Patients or cases": r["cases"],
+                  "95% interval": ad.fmt_range(m, r["ci_low"], r["ci_high"], words=False),
+                  "Patients or cases": r["cases"],
                   "Gap to reference": "reference" if r["stratum_value"] == reference else
                   f"{gap * scale:+,.1f} ({low * scale:+,.1f} to {high * scale:+,.1f}) {gap_words}",
                   "Reading": "reference group" if r["stratum_value"] == reference else
@@ -81,7 +82,8 @@ def equity_chart(left_title: str, right_title: str, y_title: str, x_title: str, 
 
 
 ref_label = ad.group_label(dimension, reference)
-spec = ad.chart(equity_chart, (f"Result by group, {names[where]}, {period}", f"Gap to the reference group ({ref_label})",
+spec = ad.chart(equity_chart, (f"Result by group, {names[where]}, {period}",
+                               f"Gap to the reference group ({ref_label})",
                                ad.STRATA[dimension], unit_words.capitalize(), f"Gap to {ref_label} ({gap_words})"),
                 {"groups": frame.to_dicts(), "zero": [{"x": 0.0}]}, key="eq_chart",
                 alt_text=f"Two dot charts of {m['title']} by {ad.STRATA[dimension].lower()}: each group's result "
@@ -91,7 +93,8 @@ st.download_button("Download this chart (PNG)", lambda: ad.chart_png(spec), file
                    mime="image/png", key="eq_png")
 if hidden.height:
     st.caption("Not shown (too few to be reliable or not measured): "
-               + ", ".join(f"{ad.group_label(dimension, r['stratum_value'])} — {ad.STATUS.get(r['status'], r['status']).lower()}"
+               + ", ".join(f"{ad.group_label(dimension, r['stratum_value'])} — "
+                           f"{ad.STATUS.get(r['status'], r['status']).lower()}"
                            for r in hidden.iter_rows(named=True)))
 st.caption(f"{m['plain_language']} {ad.direction_words(m)}. Gaps use each group's own 95% interval "
            "(method of variance estimates recovery, Newcombe's method for proportions).")

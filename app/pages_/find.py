@@ -96,14 +96,15 @@ def compare_chart(title: str, places: int) -> alt.FacetChart:
     dots = base.mark_point(filled=True, size=90).encode(
         x=alt.X("Value:Q", title="Result (in each measure's own units)", scale=alt.Scale(zero=False)),
         y=alt.Y("Place:N", title=None, axis=alt.Axis(labelLimit=220)),
-        color=alt.Color("Place:N", legend=None, scale=alt.Scale(range=["#0072b2", "#cc79a7", "#009e73"])), shape=alt.Shape("Place:N", legend=None),
+        color=alt.Color("Place:N", legend=None, scale=alt.Scale(range=["#0072b2", "#cc79a7", "#009e73"])),
+        shape=alt.Shape("Place:N", legend=None),
         tooltip=tooltip)
     bars = base.mark_rule(strokeWidth=2).encode(x="Low:Q", x2="High:Q", y="Place:N", color="Place:N",
                                                 tooltip=tooltip)
     average = base.mark_rule(strokeDash=[4, 3], color="#555").encode(x="Average:Q")
+    header = alt.Header(labelAngle=0, labelAlign="left", labelLimit=240)
     return (alt.layer(bars, dots, average).properties(width=380, height=28 * places)
-            .facet(row=alt.Row("Measure:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left",
-                                                                          labelLimit=240)), data=alt.NamedData("rows"))
+            .facet(row=alt.Row("Measure:N", title=None, header=header), data=alt.NamedData("rows"))
             .resolve_scale(x="independent").properties(title=title))
 
 

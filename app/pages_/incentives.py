@@ -99,7 +99,8 @@ benchmark = c2.selectbox("Full points at (benchmark)", list(BENCHMARKS), format_
                          key="inc_benchmark")
 withhold = c3.slider("Withhold (% of base payment)", 0.0, 10.0, 2.0, 0.5, key="inc_withhold") / 100
 base = c4.number_input("Base payment per provider ($)", 10_000.0, 100_000_000.0, 1_000_000.0, 50_000.0,
-                       format="%.0f", key="inc_base", help="The published run has no payment data, so every provider gets the "
+                       format="%.0f", key="inc_base",
+                       help="The published run has no payment data, so every provider gets the "
                        "same base; the engine can also read a base payment per provider.")
 fixed = {}
 with st.expander("Set a fixed threshold and benchmark for a measure"):
@@ -134,7 +135,8 @@ out = (new.providers.join(table.select("provider_id", "dollars_current", "dollar
 st.dataframe(out.select(
     pl.col("name").alias("Provider"), pl.col("total_score").round(1).alias("Score (0-100)"),
     pl.col("adjustment_factor").round(4).alias("Payment factor"),
-    pl.col("total_dollars").alias("Adjustment, proposed ($)"), pl.col("dollars_current").alias("Adjustment, current ($)"),
+    pl.col("total_dollars").alias("Adjustment, proposed ($)"),
+    pl.col("dollars_current").alias("Adjustment, current ($)"),
     pl.col("dollars_change_proposed").alias("Change ($)"),
     pl.col("outcome_proposed").replace({"wins": "gains", "loses": "loses", "same": "same"}).alias("Versus current"),
     pl.when(pl.col("noise_driven")).then(pl.lit("yes: ") + pl.col("swing_driver").replace_strict(

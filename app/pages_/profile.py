@@ -79,7 +79,7 @@ for domain, label in ad.DOMAINS.items():
                       else ad.STATUS.get(row["status"], "Not available"),
                       "Compared with the network average": ad.COMPARISON.get(row["comparison"], "–")
                       .replace(" the network average", ""),
-                      "Likely range": ad.fmt_range(m, row["ci_low"], row["ci_high"]) or "–",
+                      "Likely range": ad.fmt_range(m, row["ci_low"], row["ci_high"], words=False) or "–",
                       "Network average": ad.fmt_value(m, averages.get((mid, latest))),
                       "Since last year": trend(m, mid)})
     st.dataframe(pl.DataFrame(table), hide_index=True, key=f"profile_{domain}", height=ad.table_height(len(table)))
@@ -121,7 +121,8 @@ def trend_chart(title: str, y_title: str, place: str) -> alt.LayerChart:
                                                            range=["#1f5f8b", "#888888"])))
     tooltip = ["Who:N", "Year:O", "Shown:N", "Range:N"]
     return alt.layer(
-        base.mark_errorbar(ticks=True).encode(y=alt.Y("Low:Q", title=y_title), y2="High:Q", tooltip=tooltip),
+        base.mark_rule(strokeWidth=2, opacity=0.5).encode(y=alt.Y("Low:Q", title=y_title), y2="High:Q",
+                                                          tooltip=tooltip),
         base.mark_line(point=alt.OverlayMarkDef(size=80, filled=True)).encode(
             y=alt.Y("Value:Q", title=y_title, scale=alt.Scale(zero=False)),
             strokeDash=alt.StrokeDash("Who:N", title=None), tooltip=tooltip),

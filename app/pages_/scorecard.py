@@ -86,8 +86,8 @@ table = pl.DataFrame([{"Measure": catalog[mid]["title"],
 shades = pl.DataFrame([{"Measure": "", "Target": "", **{names[u]: v[1] for u, v in cells.items()}}
                        for mid, cells in grid.items()])
 styled = table.to_pandas().style.apply(lambda _: shades.to_pandas().values, axis=None)
-st.dataframe(styled, hide_index=True, key="sc_table", height=ad.table_height(table.height), column_config={"Measure": st.column_config.TextColumn(
-    pinned=True, width="large")})
+st.dataframe(styled, hide_index=True, key="sc_table", height=ad.table_height(table.height),
+             column_config={"Measure": st.column_config.TextColumn(pinned=True, width="large")})
 st.caption("✔ better / ✖ worse / • no different from the whole network (95% interval); ▲▼ higher or lower where "
            "neither direction is better. Arrows show the change since the year before (↑ up, ↓ down, → within 2%). "
            "“Too few” values are shown to staff for context but are not reliable and are never published.")
@@ -187,7 +187,7 @@ else:
         pl.struct("stratum", "stratum_value").map_elements(lambda s: ad.group_label(s["stratum"], s["stratum_value"]),
                                                            return_dtype=pl.String).alias("Patients"),
         pl.col("value").map_elements(lambda v: ad.fmt_value(m, v), return_dtype=pl.String).alias("Result"),
-        pl.struct("ci_low", "ci_high").map_elements(lambda s: ad.fmt_range(m, s["ci_low"], s["ci_high"]),
+        pl.struct("ci_low", "ci_high").map_elements(lambda s: ad.fmt_range(m, s["ci_low"], s["ci_high"], words=False),
                                                     return_dtype=pl.String).alias("95% interval"),
         pl.col("denominator").alias("Denominator"), pl.col("status").alias("Status"),
         pl.col("comparison").alias("Versus whole network")), hide_index=True, key="sc_strata")

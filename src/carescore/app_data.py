@@ -177,10 +177,12 @@ def fmt_value(metric: dict, v) -> str:
     return f"{v:,.0f}" if unit == "count" else f"{v:,.1f}"
 
 
-def fmt_range(metric: dict, low, high) -> str:
+def fmt_range(metric: dict, low, high, words: bool = True) -> str:
+    """The 95% interval in words ("likely between 61% and 70%"), or as "61% to 70%" under a column header."""
     if _missing(low) or _missing(high):
         return ""
-    return f"likely between {fmt_value(metric, low)} and {fmt_value(metric, high)}"
+    a, b = fmt_value(metric, low), fmt_value(metric, high)
+    return f"likely between {a} and {b}" if words else f"{a} to {b}"
 
 
 def unit_note(metric: dict) -> str:

@@ -15,7 +15,8 @@ from carescore import app_data, store
 
 COUNT_WORDS = r"(people|persons|patients|cases|events|records|visits|discharges|stays|members|deaths|infections)"
 # "1 to 10 people" in a footnote explains the rule; it is not a count.
-SMALL_COUNT = re.compile(rf"(?<![\d.,$])(?<!to )(10|[1-9])\s+(out of\s+|of\s+)?([\d,]+\s+)?{COUNT_WORDS}\b", re.IGNORECASE)
+SMALL_COUNT = re.compile(rf"(?<![\d.,$])(?<!to )(10|[1-9])\s+(out of\s+|of\s+)?([\d,]+\s+)?{COUNT_WORDS}\b",
+                         re.IGNORECASE)
 COUNT_COLUMN = re.compile(r"numerator|denominator|cases|count|people|patients|left out|records affected|excluded",
                           re.IGNORECASE)
 COUNT_FIELDS = {"numerator", "denominator", "cases", "expected", "excluded", "unexpected_count", "sxx", "syy"}
