@@ -10,8 +10,9 @@ from .issues import CarescoreError, Diagnostic
 from .load import Extracts
 from .spec import Catalog, Metric
 
-RAW_COLUMNS = ["metric_id", "period", "level", "unit_id", "stratum", "stratum_value", "numerator", "denominator",
-               "cases", "sxx", "syy", "sxy", "expected"]
+RAW_SCHEMA = {"metric_id": pl.Utf8, "period": pl.Utf8, "level": pl.Utf8, "unit_id": pl.Utf8, "stratum": pl.Utf8,
+              "stratum_value": pl.Utf8, "numerator": pl.Float64, "denominator": pl.Float64, "cases": pl.Int64,
+              "sxx": pl.Float64, "syy": pl.Float64, "sxy": pl.Float64, "expected": pl.Float64}
 
 
 def connect(extracts: Extracts, catalog: Catalog, threads: int | None = None) -> duckdb.DuckDBPyConnection:
@@ -80,5 +81,5 @@ def compute(con: duckdb.DuckDBPyConnection, catalog: Catalog, metric_ids=None) -
         if long.height:
             parts.append(long)
         excl.append(ex)
-    return (pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame(schema={c: pl.Utf8 for c in RAW_COLUMNS}),
+    return (pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame(schema=RAW_SCHEMA),
             pl.concat(excl), sql)

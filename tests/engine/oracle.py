@@ -30,11 +30,9 @@ LOW_BACK_PAIN = "M54.5"
 DEMOGRAPHICS = ["sex", "race_ethnicity", "language", "dual_eligible", "rurality"]
 
 # "completed": age in completed years (the usual meaning of age).
-# "year_boundaries": calendar year of the date minus calendar year of birth, which is what the engine computes
-# today (DuckDB DATE_DIFF('year', ...) counts year boundaries). The cell-by-cell comparisons use the engine's
-# rule so every other difference stays visible; test_facts.py::test_age_is_completed_years pins the bug
-# (strict xfail). Flip this to "completed" when the engine is fixed.
-AGE_RULE = "year_boundaries"
+# "year_boundaries": calendar year of the date minus calendar year of birth (DuckDB DATE_DIFF('year', ...)), the
+# engine's old, wrong rule; kept so the oracle can show the two differ.
+AGE_RULE = "completed"
 
 
 # --------------------------------------------------------------------------------------------- helpers

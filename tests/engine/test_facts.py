@@ -157,8 +157,6 @@ def test_only_inpatient_stays_are_index_discharges():
         assert f["discharge_id"].to_list() == ["E1"], who
 
 
-@pytest.mark.xfail(strict=True, reason="engine age = year(date) - year(birth) (DuckDB DATE_DIFF('year') counts "
-                   "year boundaries): a person is 'older' from January 1st instead of from their birthday")
 @pytest.mark.parametrize("fact_id,column", [("index_discharges", "age"), ("index_discharges", "age_band"),
                                             ("imaging", "age_band"), ("survey_returns", "age_band"),
                                             ("member_years", "age_band")])

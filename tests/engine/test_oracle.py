@@ -67,8 +67,6 @@ def test_demo_fact_matches_oracle(fact_id, engine_demo, oracle_expected):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(strict=True, reason="engine age = calendar year minus birth year (DuckDB DATE_DIFF('year') "
-                   "counts year boundaries), not completed years; moves people across age bands")
 def test_demo_age_bands_in_completed_years(oracle_demo, engine_demo):
     problems = []
     for fact_id in ("index_discharges", "imaging", "survey_returns", "member_years"):
@@ -100,16 +98,12 @@ def test_generated_tables_match_oracle(tables):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(strict=True, raises=pl.exceptions.PolarsError,
-                   reason="engine.compute returns an all-Utf8 frame when no metric has a cell, and the status "
-                   "step (so pipeline.build) then fails comparing text with numbers")
 def test_statuses_of_a_cut_with_no_events():
     """People but no encounters, studies, surveys, screenings or exposure: no cells, and no crash."""
     raw = canonical.run_engine(canonical.tables(patients=[{"patient_id": "P1"}]), CATALOG)[0]
     assert suppress.primary_status(raw, CATALOG).height == 0
 
 
-@pytest.mark.xfail(strict=True, reason="the engine's empty result is typed as text, not numbers")
 def test_engine_empty_result_is_typed():
     raw = canonical.run_engine(canonical.tables(patients=[{"patient_id": "P1"}]), CATALOG)[0]
     assert raw.height == 0
