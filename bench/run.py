@@ -66,7 +66,8 @@ def stage_subset(data: Path, patients: int) -> dict:
     engine_s, _ = timed(lambda: engine.compute(con, catalog, SUBSET))
     hand_s, _ = timed(lambda: con.sql(hand).pl())
     full_s, _ = timed(lambda: engine.compute(con, catalog), repeat=1)
-    return {"metrics": len(catalog.metrics), "engine_subset_seconds": engine_s, "handwritten_seconds": hand_s, "engine_full_catalog_seconds": full_s}
+    return {"metrics": len(catalog.metrics), "engine_subset_seconds": engine_s, "handwritten_seconds": hand_s,
+            "engine_full_catalog_seconds": full_s}
 
 
 def stage_pandas(data: Path, patients: int) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -92,7 +91,7 @@ def _extracts(data: Path, format: str):
     return load_extracts(data, strict=False)
 
 
-def _as_of(text: Optional[str]):
+def _as_of(text: str | None):
     from datetime import date
 
     try:
@@ -103,8 +102,8 @@ def _as_of(text: Optional[str]):
 
 @app.command()
 def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (one file per table)."),
-        metrics: Path = METRICS, store: Optional[Path] = STORE, format: str = DATA_FORMAT,
-        as_of: Optional[str] = AS_OF):
+        metrics: Path = METRICS, store: Path | None = STORE, format: str = DATA_FORMAT,
+        as_of: str | None = AS_OF):
     """Load → validate → compute → publish a new run (not published if data quality would hold everything)."""
     from . import pipeline
     from . import store as store_mod
@@ -130,7 +129,7 @@ def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (o
 
 @app.command()
 def validate(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (one file per table)."),
-             format: str = DATA_FORMAT, as_of: Optional[str] = AS_OF, store: Optional[Path] = STORE,
+             format: str = DATA_FORMAT, as_of: str | None = AS_OF, store: Path | None = STORE,
              report: Path = typer.Option(Path("build/dq_report.html"), help="Write the HTML report here.")):
     """Check the extracts against their contracts (Great Expectations on DuckDB); exit 1 on a blocking failure."""
     from . import validate as dq
@@ -157,11 +156,11 @@ def validate(data: Path = typer.Option(Path("data/demo"), help="Folder of extrac
 
 
 @app.command()
-def results(metric: Optional[str] = typer.Option(None, help="Only this metric id."),
-            level: Optional[str] = typer.Option(None, help="provider, practice, network or all."),
+def results(metric: str | None = typer.Option(None, help="Only this metric id."),
+            level: str | None = typer.Option(None, help="provider, practice, network or all."),
             format: str = typer.Option("csv", help="csv, parquet or json."),
-            out: Optional[Path] = typer.Option(None, help="Write to this file instead of standard output."),
-            store: Optional[Path] = STORE):
+            out: Path | None = typer.Option(None, help="Write to this file instead of standard output."),
+            store: Path | None = STORE):
     """The published (public, suppressed) long table."""
     from . import store as store_mod
 

@@ -47,7 +47,7 @@ def _to_long(wide: pl.DataFrame, metrics: list[Metric]) -> tuple[pl.DataFrame, p
         rows = wide.filter(pl.col("level").is_in(["all", *m.levels]) & pl.col("stratum").is_in(["all", *m.stratify_by]))
         rows = rows.filter(pl.col(f"m{i}__cases") > 0)
 
-        def field(name, dtype=pl.Float64):
+        def field(name, dtype=pl.Float64, i=i):
             src = f"m{i}__{name}"
             return (pl.col(src) if src in wide.columns else pl.lit(None)).cast(dtype).alias(name)
 

@@ -11,8 +11,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from sqlglot import exp
 
 from .issues import CarescoreError, Diagnostic, Loc, did_you_mean
-from .spec import DIRECTIONS, DOMAINS, EXPOSURE_KINDS, KINDS, UNITS, Catalog, Expr, Fact, FactColumn, Metric, \
-    RiskAdjustment
+from .spec import DIRECTIONS, DOMAINS, EXPOSURE_KINDS, KINDS, UNITS, Catalog, Expr, Fact, FactColumn, Metric, RiskAdjustment
 
 # Expressions are fragments over one fact row: comparisons, arithmetic and a few pure functions.
 # Anything else (subqueries, table functions such as read_csv, user functions) is refused.

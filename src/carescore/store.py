@@ -1,9 +1,10 @@
 """Run bundles: one immutable folder per run, published by atomically swapping a pointer file.
 
-<root>/runs/<run_id>/{manifest.json, results.parquet, public.parquet, exclusions.parquet, units.parquet,
-catalog.json, sql/*.sql, dq.parquet?, dq_volume.parquet?, dq_report.html?}; <root>/CURRENT holds the published run id. A run folder is written
-under a temporary name and renamed when complete, and CURRENT is replaced with os.replace, so a reader
-sees either the previous run or the new one, never a half-written one.
+<root>/runs/<run_id>/ holds manifest.json, results.parquet, public.parquet, exclusions.parquet, units.parquet,
+catalog.json, sql/*.sql and the data-quality files (dq.parquet, dq_volume.parquet, dq_report.html);
+<root>/CURRENT holds the published run id. A run folder is written under a temporary name and renamed when
+complete, and CURRENT is replaced with os.replace, so a reader sees either the previous run or the new one,
+never a half-written one.
 """
 
 from __future__ import annotations

@@ -73,7 +73,8 @@ def equations(results: pl.DataFrame, nesting: dict[str, dict[tuple[str, str], di
     for metric, links in nesting.items():  # providers add up to their network
         for (child_level, parent_level), parent_of in links.items():
             kids = (rows.filter((pl.col("metric_id") == metric) & (pl.col("level") == child_level))
-                    .with_columns(parent_unit=pl.col("unit_id").replace_strict(parent_of, default=None, return_dtype=pl.Utf8))
+                    .with_columns(parent_unit=pl.col("unit_id").replace_strict(parent_of, default=None,
+                                                                               return_dtype=pl.Utf8))
                     .filter(pl.col("parent_unit").is_not_null()))
             parents = (rows.filter((pl.col("metric_id") == metric) & (pl.col("level") == parent_level))
                        .rename({"unit_id": "parent_unit"}))
