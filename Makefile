@@ -7,7 +7,7 @@ SEED ?= 7
 DATA ?= data/demo
 PORT ?= 8501
 
-.PHONY: install run demo publish app test browser-deps lint bench clean
+.PHONY: install run demo publish app test browser browser-deps lint bench clean
 
 install: $(VENV)/.installed
 
@@ -35,6 +35,10 @@ browser-deps:
 
 test: install browser-deps
 	$(BIN)/pytest -q -n 2
+
+# the real-browser tests alone (screenshots under build/browser/screenshots); `make test` runs them too
+browser: install browser-deps
+	$(BIN)/pytest -q -m browser tests/browser
 
 lint: install
 	$(BIN)/ruff check src tests app

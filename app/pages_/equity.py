@@ -5,7 +5,7 @@ import polars as pl
 import streamlit as st
 
 from carescore import app_data as ad
-from carescore import auth
+from carescore import auth, stats
 
 st.title("Equity")
 auth.require("leadership")
@@ -45,7 +45,7 @@ scale, unit_words = ad.chart_scale(m)
 gap_words = "percentage points" if m["unit"] == "percent" else unit_words
 table = []
 for r in usable.iter_rows(named=True):
-    low, gap, high = ad.difference_ci(r["value"], r["ci_low"], r["ci_high"], ref["value"], ref["ci_low"],
+    low, gap, high = stats.difference_ci(r["value"], r["ci_low"], r["ci_high"], ref["value"], ref["ci_low"],
                                       ref["ci_high"])
     clear = r["stratum_value"] != reference and (low > 0 or high < 0)
     better = (gap > 0) == (m["direction"] == "higher_is_better")

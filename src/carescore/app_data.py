@@ -219,13 +219,6 @@ def direction_words(metric: dict) -> str:
 
 
 
-def difference_ci(p1, l1, u1, p0, l0, u0) -> tuple[float, float, float]:
-    """Difference p1 - p0 with a 95% interval from the two groups' own intervals (MOVER, Newcombe's method
-    for proportions: it keeps the Wilson/exact intervals' asymmetry near 0 and 1)."""
-    d = p1 - p0
-    return (d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2), d, d + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2))
-
-
 # A chart builder is the same chart shape for as long as its source file is unchanged.
 @st.cache_resource(show_spinner=False, max_entries=256,
                    hash_funcs={types.FunctionType: lambda f: (f.__code__.co_filename, f.__qualname__,

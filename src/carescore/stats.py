@@ -59,6 +59,13 @@ def ratio_ci(x, y, sxx, syy, sxy, n, z=Z95):
     return r - z * se, r + z * se
 
 
+def difference_ci(p1, l1, u1, p0, l0, u0) -> tuple[float, float, float]:
+    """Difference p1 - p0 with a 95% interval from the two groups' own intervals (MOVER; Newcombe's method for
+    proportions keeps the Wilson/exact intervals' asymmetry near 0 and 1)."""
+    d = p1 - p0
+    return d - np.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2), d, d + np.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
+
+
 def funnel_limits(kind: str, target: float, exposure, z=Z95):
     """Spiegelhalter funnel limits around `target` for a unit with the given denominator (or expected)."""
     exposure = np.asarray(exposure, float)

@@ -122,11 +122,17 @@ def apply(results: pl.DataFrame, catalog: Catalog, nesting: dict) -> pl.DataFram
 
 
 def public_view(results: pl.DataFrame) -> pl.DataFrame:
-    """What anyone may see: hidden values blanked, internal rows and variance sums removed."""
+    """What anyone may see: hidden values blanked (including a network value used as a reference where the
+    network row itself is hidden), internal rows and variance sums removed."""
     hidden = pl.col("status") != "ok"
+    whole = (results.filter(pl.col("level") == "all")
+             .select("metric_id", "period", "stratum", "stratum_value", pl.col("status").alias("_reference_status")))
     return (results.filter(pl.col("unit_id") != NO_UNIT)
+            .join(whole, on=["metric_id", "period", "stratum", "stratum_value"], how="left", maintain_order="left")
             .with_columns([pl.when(hidden).then(None).otherwise(pl.col(c)).alias(c) for c in PUBLIC_HIDDEN])
-            .drop([c for c in ("sxx", "syy", "sxy") if c in results.columns]))
+            .with_columns(reference_value=pl.when(pl.col("_reference_status") == "ok")
+                          .then(pl.col("reference_value")).otherwise(None))
+            .drop("_reference_status", *[c for c in ("sxx", "syy", "sxy") if c in results.columns]))
 
 
 def public_exclusions(exclusions: pl.DataFrame) -> pl.DataFrame:

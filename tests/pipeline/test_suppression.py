@@ -92,3 +92,12 @@ def test_exclusions_published_for_whole_population_without_small_counts(publishe
     assert ex.filter(pl.col("excluded").is_between(1, 10)).height == 0
     died = ex.filter((pl.col("metric_id") == "readmission_30d") & (pl.col("exclusion") == "died_in_hospital"))
     assert died.height == 2 and (died["excluded"] > 10).all()
+
+
+def test_reference_value_only_where_the_network_value_is_published(tables):
+    _, public, _ = tables
+    whole = public.filter(pl.col("level") == "all").select(
+        "metric_id", "period", "stratum", "stratum_value", pl.col("value").alias("network_value"))
+    joined = public.filter(pl.col("level") != "all").join(whole, on=["metric_id", "period", "stratum", "stratum_value"])
+    assert joined.filter(pl.col("reference_value").is_not_null() & pl.col("network_value").is_null()).height == 0
+    assert joined.filter(pl.col("reference_value").is_not_null()).height > 1000
