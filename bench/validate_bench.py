@@ -107,7 +107,7 @@ ROUTES = {"gx-duckdb": route_gx_duckdb, "gx-pandas": route_gx_pandas, "duckdb-sq
 
 def run_route(name: str, data: Path) -> dict:
     out = subprocess.run([sys.executable, __file__, "--route", name, "--data", str(data)], capture_output=True,
-                         text=True)
+                         text=True, check=False)
     if out.returncode:
         sys.exit(f"route {name} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -143,7 +143,7 @@ def main() -> None:
     results = {name: run_route(name, data) for name in ("duckdb-sql", "gx-duckdb", "gx-pandas")}
     floor = results["duckdb-sql"]["seconds"]
     lines = ["## Validation", "",
-             f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, `bench/validate_bench.py --patients "
+             f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, `bench/validate_bench.py --patients "
              f"{args.patients}`: {rows.get('patients', 0):,} patients, {rows.get('encounters', 0):,} encounters, "
              f"{sum(rows.values()):,} rows in 11 tables; the contracts' checks, tables already loaded.", "",
              "| route | checks | seconds | ratio to plain SQL | peak memory (MB) |", "|---|---:|---:|---:|---:|"]
