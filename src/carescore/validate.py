@@ -12,10 +12,11 @@ Contract keys (data/contracts/*.yaml) and the rule each compiles to:
           · volume: {tolerance, by_provider, min_rows} (rows within ±tolerance of the last accepted cut,
           overall and, with by_provider, per provider that had at least min_rows)
 
-Scope of a blocking failure (documented in docs of the hold footnote too):
-- Metrics hit: those whose fact requires the table and, for a column rule, whose fact SQL reads the
-  column (by name, or through SELECT * over the table). Table-wide rules (duplicate keys, row counts,
-  an unreadable file) hit every metric over the table.
+Scope of a blocking failure:
+- Metrics hit: those whose fact requires the table and, for a column rule, that read the column: it
+  decides the fact's rows (a filter, join or grouping) or feeds, by sqlglot column lineage, a fact column
+  the metric uses. Table-wide rules (duplicate keys, row counts, an unreadable file) hit every metric over
+  the table.
 - Providers hit: a failure is provider-specific when the table has provider_id and the failing rows
   belong to fewer than half of the providers in the table (one hospital's duplicated or missing survey
   file). Then only that provider's rows are held, plus the rows that include its data (its network and
@@ -110,7 +111,8 @@ class Outcome:
         if self.detail:
             return self.detail
         if self.unexpected_count:
-            text = f"{self.where}: {self.unexpected_count} row(s) break the rule '{self.rule.expected}'"
+            what = "provider(s)" if self.rule.kind == "provider_volume" else "row(s)"
+            text = f"{self.where}: {self.unexpected_count} {what} break the rule '{self.rule.expected}'"
         else:
             text = f"{self.where}: observed {self.observed or 'nothing'}, expected {self.rule.expected}"
         if self.sample_keys:
