@@ -27,11 +27,11 @@ import types
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
-import duckdb  # noqa: E402
-import duckdb_engine  # noqa: E402
-import great_expectations as gx  # noqa: E402
-from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
-from sqlalchemy.pool import StaticPool  # noqa: E402
+import duckdb
+import duckdb_engine
+import great_expectations as gx
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from sqlalchemy.pool import StaticPool
 
 
 class BufferedCursor:
@@ -39,7 +39,7 @@ class BufferedCursor:
 
     arraysize = 1000
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, connection: "SharedConnection"):
+    def __init__(self, con: duckdb.DuckDBPyConnection, connection: SharedConnection):
         self._con = con
         self.connection = connection
         self.description = None
