@@ -180,6 +180,9 @@ def test_sign_in_gate_and_staff_pages(server, page):
     page.get_by_role("link", name="Incentives", exact=True).click()
     page.get_by_text("does not include access for payers").wait_for()
     page.get_by_role("button", name="Sign out").click()
+    # the sign-out rerun must finish before navigating, or the click lands on a page being replaced
+    page.get_by_text("Signed in as").wait_for(state="hidden")
+    settle(page)
     page.get_by_role("link", name="Staff sign-in", exact=True).click()
     page.get_by_label("User name").fill("payer")
     page.get_by_role("textbox", name="Password").fill(PASSWORD)
