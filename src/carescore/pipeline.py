@@ -7,7 +7,8 @@ import json
 import subprocess
 import time
 from dataclasses import asdict
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -136,17 +137,9 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
     lap("compute")
     results = stats.add_statistics(raw, catalog)
     lap("statistics")
-    # suppress.apply with the holds put in between: held cells are hidden cells, so complementary
-    # suppression must see them.
-    results = suppress.primary_status(results, catalog)
-    results = validate.apply_holds(results, hold_list, units_frame(extracts), suppress.FOOTNOTES["data_quality_hold"])
-    # only computed metrics, only non-empty links: a fact over an unreadable (empty) table nests nothing
-    nest = {m: {k: v for k, v in links.items() if v} for m, links in nesting(con, catalog).items() if m in runnable}
-    extra = suppress.complementary(results, suppress.equations(results, nest))
-    results = results.with_columns(
-        status=pl.when(pl.Series(extra)).then(pl.lit("suppressed")).otherwise(pl.col("status")),
-        footnote=pl.when(pl.Series(extra)).then(pl.lit(suppress.FOOTNOTES["complementary"]))
-        .otherwise(pl.col("footnote")))
+    held = partial(validate.apply_holds, hold_list=hold_list, units=units_frame(extracts),
+                   footnote=suppress.FOOTNOTES["data_quality_hold"])
+    results = suppress.apply(results, catalog, nesting(con, catalog), hold=held)
     lap("suppression")
     periods = sorted(results["period"].unique().to_list()) if results.height else []
     na = [m for m in catalog.metrics.values() if m.id in na_ids]
@@ -159,7 +152,7 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
         results = pl.concat([results, not_applicable(held_empty, rejected, catalog, periods or ["all"],
                                                      "data_quality_hold", network_held)], how="diagonal_relaxed")
     manifest = {
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "code_version": code_version(),
         "metrics": {m.id: {"version": m.version, "sha256": m.source_hash, "path": m.loc.path, "fact": m.fact}
                     for m in catalog.metrics.values()},
@@ -175,7 +168,7 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
     }
     digest = hashlib.sha256(json.dumps({k: v for k, v in manifest.items() if k != "created_at"},
                                        sort_keys=True, default=str).encode()).hexdigest()[:8]
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + digest
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + digest
     manifest["run_id"] = run_id
     versions = {m.id: m.version for m in catalog.metrics.values()}
     results = (results.with_columns(run_id=pl.lit(run_id),

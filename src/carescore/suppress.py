@@ -9,6 +9,7 @@ a sum, or subtraction would reveal it. We hide the smallest other member until n
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -72,6 +73,8 @@ def equations(results: pl.DataFrame, nesting: dict[str, dict[tuple[str, str], di
     out += _sums(rows.filter(pl.col("level") != "all"), rows.filter(pl.col("level") == "all"), [*cell, "level"], cell)
     for metric, links in nesting.items():  # providers add up to their network
         for (child_level, parent_level), parent_of in links.items():
+            if not parent_of:
+                continue
             kids = (rows.filter((pl.col("metric_id") == metric) & (pl.col("level") == child_level))
                     .with_columns(parent_unit=pl.col("unit_id").replace_strict(parent_of, default=None,
                                                                                return_dtype=pl.Utf8))
@@ -112,12 +115,17 @@ def complementary(results: pl.DataFrame, eqs: list[np.ndarray]) -> np.ndarray:
     return extra
 
 
-def apply(results: pl.DataFrame, catalog: Catalog, nesting: dict) -> pl.DataFrame:
+def apply(results: pl.DataFrame, catalog: Catalog, nesting: dict,
+          hold: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> pl.DataFrame:
+    """Primary statuses, then `hold` (data-quality holds: held cells are hidden cells, so complementary
+    suppression must see them), then complementary suppression."""
     results = primary_status(results, catalog)
-    extra = complementary(results, equations(results, nesting))
+    if hold is not None:
+        results = hold(results)
+    extra = pl.Series(complementary(results, equations(results, nesting)))
     return results.with_columns(
-        status=pl.when(pl.Series(extra)).then(pl.lit("suppressed")).otherwise(pl.col("status")),
-        footnote=pl.when(pl.Series(extra)).then(pl.lit(FOOTNOTES["complementary"])).otherwise(pl.col("footnote")),
+        status=pl.when(extra).then(pl.lit("suppressed")).otherwise(pl.col("status")),
+        footnote=pl.when(extra).then(pl.lit(FOOTNOTES["complementary"])).otherwise(pl.col("footnote")),
     )
 
 

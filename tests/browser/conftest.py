@@ -45,7 +45,7 @@ def server(tmp_path_factory):
             except OSError:
                 if proc.poll() is not None or time.time() > deadline:
                     proc.kill()
-                    raise RuntimeError(f"streamlit did not start: {(root / 'streamlit.log').read_text()[-2000:]}")
+                    raise RuntimeError(f"streamlit did not start: {(root / 'streamlit.log').read_text()[-2000:]}") from None
                 time.sleep(0.3)
         yield {"url": url, "store": published}
         proc.terminate()
