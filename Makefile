@@ -34,6 +34,7 @@ browser-deps:
 	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 test: install browser-deps
+	$(BIN)/ruff check src tests app bench
 	$(BIN)/pytest -q -n 2
 
 # the real-browser tests alone (screenshots under build/browser/screenshots); `make test` runs them too
