@@ -85,3 +85,11 @@ else:
     st.write(f"{dq.height} checks on {dq['table'].n_unique()} tables; {failed.height} did not pass. "
              + ("Measures that depend on failed data are shown as “On hold”." if failed.height else ""))
     st.page_link("pages_/data_quality.py", label="See the data-quality summary", icon=":material/fact_check:")
+
+st.header("Star ratings and payment methods")
+st.write("Composite scores, star ratings and the payment designs on the Incentives page use published methods, "
+         "declared in files anyone can read and run again (`carescore stars`, `carescore incentives`).")
+with st.expander("Composite scores and star ratings"):
+    st.markdown(ad.method_doc("stars"))
+with st.expander("Value-based payment: scores, withholds and budget-neutral exchange"):
+    st.markdown(ad.method_doc("incentives"))

@@ -276,3 +276,11 @@ def footnote_markdown(footnote: str) -> str:
     """A footnote as a list item with its lead words ('Too few to report:') in bold."""
     lead, sep, rest = footnote.partition(":")
     return f"- **{lead}:**{rest}" if sep else f"- {footnote}"
+
+
+@st.cache_data(show_spinner=False)
+def method_doc(name: str) -> str:
+    """The written method of the star-rating or incentive engine: its module documentation, the one source."""
+    import importlib
+
+    return importlib.import_module(f"carescore.{name}").__doc__ or ""

@@ -277,6 +277,9 @@ def test_methodology_has_definitions_sql_version_and_data_cut(app):
     assert any("SELECT" in c.value for c in app.code)
     assert any("id: readmission_30d" in c.value for c in app.code)
     assert "encounters" in set(frame(app, "Fingerprint (SHA-256)")["Table"])
+    methods = {e.label: " ".join(m.value for m in e.markdown) for e in app.expander}
+    assert "FASTCLUS" in methods["Composite scores and star ratings"]
+    assert "budget" in methods["Value-based payment: scores, withholds and budget-neutral exchange"]
 
 
 def test_data_quality_not_available(app, published_without_dq, monkeypatch):
