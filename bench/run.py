@@ -140,7 +140,8 @@ def main() -> None:
     print("\n".join(lines))
     validation = HERE / "validate_bench.py"
     if validation.exists():
-        subprocess.run([sys.executable, str(validation), "--patients", str(args.patients)], check=False)
+        subprocess.run([sys.executable, str(validation), "--patients", str(args.patients), "--data", str(args.data)],
+                       check=False)
 
 
 if __name__ == "__main__":
