@@ -139,7 +139,7 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
     lap("statistics")
     held = partial(validate.apply_holds, hold_list=hold_list, units=units_frame(extracts),
                    footnote=suppress.FOOTNOTES["data_quality_hold"])
-    results = suppress.apply(results, catalog, nesting(con, catalog), hold=held)
+    audit, results = suppress.apply(results, catalog, nesting(con, catalog), hold=held)
     lap("suppression")
     periods = sorted(results["period"].unique().to_list()) if results.height else []
     na = [m for m in catalog.metrics.values() if m.id in na_ids]
@@ -161,6 +161,7 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
                      "files": [asdict(s) for s in extracts.sources]},
         "periods": periods,
         "timings_seconds": timings,
+        "suppression_audit": audit,
         "data_quality": {"as_of": as_of.isoformat(), "checks": len(report.outcomes),
                          "blocking_failures": len(report.blocking),
                          "warnings": sum(not o.success and not o.blocking for o in report.outcomes),

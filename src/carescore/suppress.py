@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 import polars as pl
+from scipy.linalg import null_space
 
 from .compile import NO_UNIT
 from .spec import Catalog
@@ -85,17 +86,11 @@ def equations(results: pl.DataFrame, nesting: dict[str, dict[tuple[str, str], di
     return out
 
 
-def complementary(results: pl.DataFrame, eqs: list[np.ndarray]) -> np.ndarray:
-    """Boolean mask of rows to hide in addition to the primary ones.
+def close(hidden: np.ndarray, size: np.ndarray, eqs: list[np.ndarray], member_of: dict[int, list[int]]) -> np.ndarray:
+    """Hide the smallest other member of every sum with exactly one hidden member, until there is none.
 
-    Worklist: an equation is looked at again only when one of its members has just been hidden."""
-    hidden = (results["status"] != "ok").to_numpy().copy()
-    size = results["cases"].fill_null(0).to_numpy()
-    extra = np.zeros(len(hidden), bool)
-    member_of: dict[int, list[int]] = defaultdict(list)
-    for e, eq in enumerate(eqs):
-        for i in eq.tolist():
-            member_of[i].append(e)
+    Worklist: a sum is looked at again only when one of its members has just been hidden."""
+    hidden = hidden.copy()
     count = np.array([hidden[eq].sum() for eq in eqs], dtype=np.int64)
     queue = deque(e for e in range(len(eqs)) if count[e] == 1)
     while queue:
@@ -107,23 +102,102 @@ def complementary(results: pl.DataFrame, eqs: list[np.ndarray]) -> np.ndarray:
         if len(candidates) == 0:
             candidates = eq[:1]  # the lone hidden child equals its parent: hide the parent
         pick = int(candidates[np.argmin(size[candidates])])
-        hidden[pick] = extra[pick] = True
+        hidden[pick] = True
         for other in member_of[pick]:
             count[other] += 1
             if count[other] == 1:
                 queue.append(other)
-    return extra
+    return hidden
+
+
+def determined(hidden: np.ndarray, eqs: list[np.ndarray], groups: dict, max_unknowns: int) -> tuple[list[int], int]:
+    """Hidden cells whose value follows from the published ones through some combination of sums.
+
+    Per metric and period, the sums restricted to the hidden cells form a linear system; a hidden cell is
+    determined when every vector of the system's null space is zero at it. Returns the determined cells and
+    the number of groups too large for this dense check (left to the one-sum-at-a-time rule)."""
+    found, skipped = [], 0
+    for members in groups.values():
+        unknowns = sorted({int(i) for e in members for i in eqs[e] if hidden[i]})
+        if not unknowns:
+            continue
+        if len(unknowns) > max_unknowns:
+            skipped += 1
+            continue
+        col = {v: j for j, v in enumerate(unknowns)}
+        rows = []
+        for e in members:
+            eq = eqs[e]
+            row = np.zeros(len(unknowns))
+            for k, i in enumerate(eq.tolist()):
+                if hidden[i]:
+                    row[col[i]] = 1.0 if k == 0 else -1.0
+            if row.any():
+                rows.append(row)
+        basis = null_space(np.array(rows)) if rows else np.eye(len(unknowns))
+        fixed = np.all(np.abs(basis) < 1e-9, axis=1) if basis.size else np.ones(len(unknowns), bool)
+        found += [unknowns[j] for j in np.flatnonzero(fixed)]
+    return found, skipped
+
+
+def complementary(results: pl.DataFrame, eqs: list[np.ndarray], max_unknowns: int = 1500) -> tuple[np.ndarray, dict]:
+    """Rows to hide in addition to the primary ones, and an account of the audit.
+
+    First no sum may have a single hidden member; then an audit solves each metric's sums together and hides
+    one more cell next to any hidden cell that a combination of sums still reveals, until none does."""
+    primary = (results["status"] != "ok").to_numpy()
+    size = results["cases"].fill_null(0).to_numpy()
+    member_of: dict[int, list[int]] = defaultdict(list)
+    for e, eq in enumerate(eqs):
+        for i in eq.tolist():
+            member_of[i].append(e)
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    metric, period = results["metric_id"].to_list(), results["period"].to_list()
+    for e, eq in enumerate(eqs):
+        groups[(metric[eq[0]], period[eq[0]])].append(e)
+    hidden = close(primary, size, eqs, member_of)
+    rounds, unresolved = 0, 0
+    leaks, skipped = determined(hidden, eqs, groups, max_unknowns)
+    while leaks:
+        rounds += 1
+        before = hidden.copy()
+        for v in leaks:
+            pick = _nearest_visible(v, hidden, size, eqs, member_of)
+            if pick is not None:
+                hidden[pick] = True
+        hidden = close(hidden, size, eqs, member_of)
+        changed = np.flatnonzero(hidden & ~before)
+        if len(changed) == 0:  # nothing left to hide next to the leaks: report rather than loop
+            unresolved = len(leaks)
+            break
+        touched = {(metric[i], period[i]) for i in changed.tolist()} | {(metric[i], period[i]) for i in leaks}
+        leaks, _ = determined(hidden, eqs, {g: groups[g] for g in touched if g in groups}, max_unknowns)
+    return hidden & ~primary, {"audit_rounds": rounds, "groups": len(groups), "groups_too_large_to_audit": skipped,
+                               "unresolved": unresolved}
+
+
+def _nearest_visible(v: int, hidden: np.ndarray, size: np.ndarray, eqs, member_of) -> int | None:
+    """The smallest published cell in a sum with `v`, or failing that in a sum with a hidden neighbour."""
+    seen, frontier = {v}, [v]
+    while frontier:
+        visible = {int(i) for c in frontier for e in member_of[c] for i in eqs[e] if not hidden[i]}
+        if visible:
+            return min(visible, key=lambda i: (size[i], i))
+        frontier = [int(i) for c in frontier for e in member_of[c] for i in eqs[e] if int(i) not in seen]
+        seen.update(frontier)
+    return None
 
 
 def apply(results: pl.DataFrame, catalog: Catalog, nesting: dict,
-          hold: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> pl.DataFrame:
+          hold: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> tuple[dict, pl.DataFrame]:
     """Primary statuses, then `hold` (data-quality holds: held cells are hidden cells, so complementary
-    suppression must see them), then complementary suppression."""
+    suppression must see them), then complementary suppression. Returns the audit account and the table."""
     results = primary_status(results, catalog)
     if hold is not None:
         results = hold(results)
-    extra = pl.Series(complementary(results, equations(results, nesting)))
-    return results.with_columns(
+    mask, audit = complementary(results, equations(results, nesting))
+    extra = pl.Series(mask)
+    return audit, results.with_columns(
         status=pl.when(extra).then(pl.lit("suppressed")).otherwise(pl.col("status")),
         footnote=pl.when(extra).then(pl.lit(FOOTNOTES["complementary"])).otherwise(pl.col("footnote")),
     )

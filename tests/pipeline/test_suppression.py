@@ -101,3 +101,34 @@ def test_reference_value_only_where_the_network_value_is_published(tables):
     joined = public.filter(pl.col("level") != "all").join(whole, on=["metric_id", "period", "stratum", "stratum_value"])
     assert joined.filter(pl.col("reference_value").is_not_null() & pl.col("network_value").is_null()).height == 0
     assert joined.filter(pl.col("reference_value").is_not_null()).height > 1000
+
+
+def test_no_hidden_cell_follows_from_any_combination_of_sums(tables):
+    """Stronger than one sum at a time: per metric and period, all sums restricted to the hidden cells form
+    a linear system; a hidden cell is revealed when every null-space vector of that system is zero at it."""
+    from scipy.linalg import null_space
+
+    results, public, units = tables
+    shown = set(map(tuple, public.filter(pl.col("status") == "ok").select(KEY).iter_rows()))
+    keys = list(results.select(KEY).iter_rows())
+    hidden = [k not in shown for k in keys]
+    by_group = defaultdict(list)
+    for parent, kids in _equations(results, units):
+        by_group[keys[parent][:2]].append([parent, *kids])
+    revealed = []
+    for sums in by_group.values():
+        unknowns = sorted({i for s in sums for i in s if hidden[i]})
+        if not unknowns:
+            continue
+        col = {v: j for j, v in enumerate(unknowns)}
+        rows = []
+        for s in sums:
+            row = [0.0] * len(unknowns)
+            for k, i in enumerate(s):
+                if hidden[i]:
+                    row[col[i]] = 1.0 if k == 0 else -1.0
+            if any(row):
+                rows.append(row)
+        basis = null_space(rows)
+        revealed += [keys[unknowns[j]] for j in range(len(unknowns)) if not (abs(basis[j]) > 1e-9).any()]
+    assert revealed == []
