@@ -65,3 +65,19 @@ def test_run_on_missing_folder_is_one_clear_error(tmp_path):
     out = cli("run", "--data", str(tmp_path / "nope"), env={"CARESCORE_STORE": str(tmp_path / "pub")})
     assert out.returncode == 1
     assert out.stderr.startswith(f"{tmp_path / 'nope'}:1:1: error[L000] data folder does not exist")
+
+
+def test_incentives_and_stars_run_on_a_carescore_publication(published, tmp_path):
+    from carescore import store
+
+    public = store.run_dir(published[0]) / "public.parquet"
+    out = cli("incentives", "--scenario", "scenarios/network_hospital_program.yaml", "--measures", str(public),
+              "--out", str(tmp_path / "pay.csv"))
+    assert out.returncode == 0, out.stderr
+    import polars as pl
+
+    pay = pl.read_csv(tmp_path / "pay.csv")
+    scored = pay.filter(pl.col("total_score").is_not_null())
+    assert scored.height >= 5
+    assert round(scored["withheld"].sum(), 2) == round(scored["incentive"].sum(), 2) > 0  # budget neutral
+    assert set(scored["provider_id"]) <= set(store.read_units(published[0])["unit_id"])
