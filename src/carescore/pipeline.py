@@ -137,7 +137,8 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
     lap("compute")
     results = stats.add_statistics(raw, catalog)
     lap("statistics")
-    held = partial(validate.apply_holds, hold_list=hold_list, units=units_frame(extracts),
+    units = units_frame(extracts)
+    held = partial(validate.apply_holds, hold_list=hold_list, units=units,
                    footnote=suppress.FOOTNOTES["data_quality_hold"])
     audit, results = suppress.apply(results, catalog, nesting(con, catalog), hold=held)
     lap("suppression")
@@ -179,7 +180,7 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
     metric_sql = {m.id: compile_fact(catalog.facts[m.fact], [m]) for m in catalog.metrics.values()}
     return store.Bundle(
         run_id=run_id, manifest=manifest, results=results, public=suppress.public_view(results),
-        exclusions=suppress.public_exclusions(exclusions).with_columns(run_id=pl.lit(run_id)), units=units_frame(extracts),
+        exclusions=suppress.public_exclusions(exclusions).with_columns(run_id=pl.lit(run_id)), units=units,
         catalog={"metrics": {m.id: metric_entry(m, catalog, metric_sql[m.id]) for m in catalog.metrics.values()},
                  "facts": {f.id: {"description": f.description, "grain": f.grain, "sql": f.sql}
                            for f in catalog.facts.values()}},
@@ -190,10 +191,3 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
         files={"dq_report.html": validate.html_report(report, f"Data quality — run {run_id}")},
     )
 
-
-def run(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, root: Path | None = None) -> store.Bundle:
-    from .validate import baseline
-
-    bundle = build(Path(data_dir), Path(metrics_dir), baseline=baseline(root))
-    store.publish(bundle, root)
-    return bundle
