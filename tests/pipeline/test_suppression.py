@@ -132,3 +132,45 @@ def test_no_hidden_cell_follows_from_any_combination_of_sums(tables):
         basis = null_space(rows)
         revealed += [keys[unknowns[j]] for j in range(len(unknowns)) if not (abs(basis[j]) > 1e-9).any()]
     assert revealed == []
+
+
+def _siblings():
+    """Metrics whose denominators are the same cells: same fact, population and exclusions."""
+    catalog = load_catalog("metrics")
+    groups = defaultdict(list)
+    for m in catalog.metrics.values():
+        if m.kind != "rate":
+            groups[(m.fact, m.population.sql if m.population else "", tuple(e.sql for _, e in m.exclusions),
+                    m.kind == "mean" and m.numerator.sql)].append(m.id)
+    return [ids for ids in groups.values() if len(ids) > 1]
+
+
+def test_no_small_denominator_follows_from_a_sibling_metric(tables):
+    """A denominator published by one metric is known for every metric that shares it: one sum at a time over
+    the cells of a group of sibling metrics, a cell's count is known when any sibling shows it."""
+    results, public, units = tables
+    shown = set(map(tuple, public.filter(pl.col("status") == "ok").select(KEY).iter_rows()))
+    keys = list(results.select(KEY).iter_rows())
+    cases = results["cases"].to_list()
+    leaks = []
+    for ids in _siblings():
+        group = results.with_row_index("i").filter(pl.col("metric_id").is_in(ids))
+        cell_of = {}
+        for i, *k in group.select("i", *KEY).iter_rows():
+            cell_of.setdefault(tuple(k[1:]), []).append(i)
+        known = {c: any(keys[i] in shown for i in rows) for c, rows in cell_of.items()}
+        first = ids[0]
+        sub = results.filter(pl.col("metric_id") == first)
+        sub_keys = [tuple(k[1:]) for k in sub.select(KEY).iter_rows()]
+        eqs = [[sub_keys[p], *(sub_keys[k] for k in kids)] for p, kids in _equations(sub, units)]
+        hidden_at_start = {c for c, v in known.items() if not v}
+        changed = True
+        while changed:
+            changed = False
+            for eq in eqs:
+                unknown = [c for c in eq if not known.get(c, True)]
+                if len(unknown) == 1:
+                    known[unknown[0]] = True
+                    changed = True
+        leaks += [(ids, c) for c in hidden_at_start if known[c] and 1 <= cases[cell_of[c][0]] <= 10]
+    assert leaks == []
