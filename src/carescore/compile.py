@@ -112,15 +112,16 @@ def aggregates(m: Metric, i: int) -> list[exp.Expression]:
     return out
 
 
-def _label(cases: list[tuple[str, str]], fallback: str, value: bool) -> exp.Expression:
-    """CASE WHEN GROUPING(c) = 0 THEN <name or value> ... ELSE fallback END."""
-    ifs = []
-    for name, column in cases:
-        grouped = exp.EQ(this=exp.func("GROUPING", col(column)), expression=exp.Literal.number(0))
-        label = (exp.func("COALESCE", exp.cast(col(column), "VARCHAR"), exp.Literal.string(NO_UNIT if name in
-                 ("__unit__",) else "unknown")) if value else exp.Literal.string(name))
-        ifs.append(exp.If(this=grouped, true=label))
-    return exp.Case(ifs=ifs, default=exp.Literal.string(fallback)) if ifs else exp.Literal.string(fallback)
+def _by_grouping(branches: list[tuple[str, exp.Expression]], default: str) -> exp.Expression:
+    """CASE WHEN GROUPING(column) = 0 THEN <expression> ... ELSE default END: which grouping set a row is from."""
+    if not branches:
+        return exp.Literal.string(default)
+    return exp.Case(ifs=[exp.If(this=exp.EQ(this=exp.func("GROUPING", col(c)), expression=exp.Literal.number(0)),
+                                true=then) for c, then in branches], default=exp.Literal.string(default))
+
+
+def _text(column: str, empty: str) -> exp.Expression:
+    return exp.func("COALESCE", exp.cast(col(column), "VARCHAR"), exp.Literal.string(empty))
 
 
 def grouping_sets(fact: Fact, metrics: list[Metric]) -> list[tuple[str, ...]]:
@@ -149,17 +150,10 @@ def compile_fact(fact: Fact, metrics: list[Metric]) -> str:
     if risk_adjusted:
         ctes.append(("expected", exp.select(exp.Star(), *(expected_column(m, i) for i, m in risk_adjusted))
                      .from_("measured")))
-    unit_level = exp.Case(
-        ifs=[exp.If(this=exp.EQ(this=exp.func("GROUPING", col(c)), expression=exp.Literal.number(0)),
-                    true=exp.Literal.string(level)) for level, c in units],
-        default=exp.Literal.string("all")) if units else exp.Literal.string("all")
-    unit_id = exp.Case(
-        ifs=[exp.If(this=exp.EQ(this=exp.func("GROUPING", col(c)), expression=exp.Literal.number(0)),
-                    true=exp.func("COALESCE", exp.cast(col(c), "VARCHAR"), exp.Literal.string(NO_UNIT)))
-             for _, c in units],
-        default=exp.Literal.string("ALL")) if units else exp.Literal.string("ALL")
-    stratum = _label([(s, s) for s in strata], "all", value=False)
-    stratum_value = _label([(s, s) for s in strata], "all", value=True)
+    unit_level = _by_grouping([(c, exp.Literal.string(level)) for level, c in units], "all")
+    unit_id = _by_grouping([(c, _text(c, NO_UNIT)) for _, c in units], "ALL")
+    stratum = _by_grouping([(s, exp.Literal.string(s)) for s in strata], "all")
+    stratum_value = _by_grouping([(s, _text(s, "unknown")) for s in strata], "all")
     final = exp.select(
         exp.alias_(col("period"), "period"), exp.alias_(unit_level, "level"), exp.alias_(unit_id, "unit_id"),
         exp.alias_(stratum, "stratum"), exp.alias_(stratum_value, "stratum_value"),
