@@ -20,7 +20,8 @@ from .spec import Catalog
 
 SMALL = (1, 10)
 FOOTNOTES = {
-    "too_few": "Too few to report: fewer than {min} {what} in this group, so the result would not be reliable.",
+    # placeholders filled per row by pl.format: the metric's minimum, then what it counts
+    "too_few": "Too few to report: fewer than {} {} in this group, so the result would not be reliable.",
     "suppressed": "Hidden to protect privacy: this result involves 1 to 10 people or events.",
     "complementary": "Hidden so that a small number in a related result cannot be worked out by subtraction.",
     "not_applicable": "Not available: the data for this measure ({tables}) is not in this data cut.",
@@ -47,7 +48,7 @@ def primary_status(results: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
               .when(small).then(pl.lit("suppressed"))
               .otherwise(pl.lit("ok")))
     footnote = (pl.when(status == "too_few")
-                .then(pl.format(FOOTNOTES["too_few"].replace("{min}", "{}").replace("{what}", "{}"), min_den, what))
+                .then(pl.format(FOOTNOTES["too_few"], min_den, what))
                 .when(status == "suppressed").then(pl.lit(FOOTNOTES["suppressed"]))
                 .when(status == "not_applicable").then(pl.lit("Not attributed to any unit at this level."))
                 .otherwise(pl.lit("")))
