@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 import numpy as np
 import polars as pl
-from scipy.linalg import null_space
 
 from .compile import NO_UNIT
 from .spec import Catalog
@@ -111,12 +110,46 @@ def close(hidden: np.ndarray, size: np.ndarray, eqs: list[np.ndarray], member_of
     return hidden
 
 
+P = 2_147_483_647  # a prime: products of two residues fit in int64
+
+
+def fixed_columns(a: np.ndarray) -> np.ndarray:
+    """Which unknowns of the system `a @ x = b` are fixed by it (every solution agrees on them).
+
+    Exact: Gauss-Jordan elimination in integers modulo a large prime (the entries are 0 and +-1), so the answer
+    is the same on every machine, unlike a floating-point SVD, whose LAPACK routine can fail to converge. In the
+    reduced row echelon form an unknown is fixed when it has a pivot and that pivot's row has no other entry."""
+    m = np.asarray(a, dtype=np.int64) % P
+    rows, cols = m.shape
+    r, pivots = 0, []
+    for c in range(cols):
+        if r == rows:
+            break
+        nz = np.flatnonzero(m[r:, c])
+        if len(nz) == 0:
+            continue
+        k = r + int(nz[0])
+        if k != r:
+            m[[r, k]] = m[[k, r]]
+        m[r, c:] = m[r, c:] * pow(int(m[r, c]), P - 2, P) % P  # rows below r are zero left of c
+        others = np.flatnonzero(m[:, c])
+        others = others[others != r]
+        if len(others):
+            m[others, c:] = (m[others, c:] - m[others, c:c + 1] * m[r, c:]) % P
+        pivots.append(c)
+        r += 1
+    fixed = np.zeros(cols, dtype=bool)
+    for i, c in enumerate(pivots):
+        fixed[c] = np.count_nonzero(m[i]) == 1
+    return fixed
+
+
 def determined(hidden: np.ndarray, eqs: list[np.ndarray], groups: dict, max_unknowns: int) -> tuple[list[int], int]:
     """Hidden cells whose value follows from the published ones through some combination of sums.
 
     Per metric and period, the sums restricted to the hidden cells form a linear system; a hidden cell is
-    determined when every vector of the system's null space is zero at it. Returns the determined cells and
-    the number of groups too large for this dense check (left to the one-sum-at-a-time rule)."""
+    determined when the system fixes it. Returns the determined cells and the number of groups too large for
+    this check (left to the one-sum-at-a-time rule)."""
     found, skipped = [], 0
     for members in groups.values():
         unknowns = sorted({int(i) for e in members for i in eqs[e] if hidden[i]})
@@ -129,15 +162,14 @@ def determined(hidden: np.ndarray, eqs: list[np.ndarray], groups: dict, max_unkn
         rows = []
         for e in members:
             eq = eqs[e]
-            row = np.zeros(len(unknowns))
+            row = np.zeros(len(unknowns), dtype=np.int64)
             for k, i in enumerate(eq.tolist()):
                 if hidden[i]:
-                    row[col[i]] = 1.0 if k == 0 else -1.0
+                    row[col[i]] = 1 if k == 0 else -1
             if row.any():
                 rows.append(row)
-        basis = null_space(np.array(rows)) if rows else np.eye(len(unknowns))
-        fixed = np.all(np.abs(basis) < 1e-9, axis=1) if basis.size else np.ones(len(unknowns), bool)
-        found += [unknowns[j] for j in np.flatnonzero(fixed)]
+        if rows:
+            found += [unknowns[j] for j in np.flatnonzero(fixed_columns(np.array(rows)))]
     return found, skipped
 
 
