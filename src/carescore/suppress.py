@@ -173,22 +173,18 @@ def determined(hidden: np.ndarray, eqs: list[np.ndarray], groups: dict, max_unkn
     return found, skipped
 
 
-def complementary(results: pl.DataFrame, eqs: list[np.ndarray], max_unknowns: int = 1500) -> tuple[np.ndarray, dict]:
-    """Rows to hide in addition to the primary ones, and an account of the audit.
-
-    First no sum may have a single hidden member; then an audit solves each metric's sums together and hides
-    one more cell next to any hidden cell that a combination of sums still reveals, until none does."""
-    primary = (results["status"] != "ok").to_numpy()
-    size = results["cases"].fill_null(0).to_numpy()
+def protect(hidden: np.ndarray, size: np.ndarray, eqs: list[np.ndarray], group_of: list,
+            max_unknowns: int) -> tuple[np.ndarray, dict]:
+    """Hide more cells until no sum has a single hidden member (smallest other member first), then audit: solve
+    the sums of each group (`group_of` a cell's group, e.g. its metric and period) together and hide one more
+    cell next to any hidden cell that a combination of sums still reveals, until none does."""
     member_of: dict[int, list[int]] = defaultdict(list)
+    groups: dict[object, list[int]] = defaultdict(list)
     for e, eq in enumerate(eqs):
+        groups[group_of[eq[0]]].append(e)
         for i in eq.tolist():
             member_of[i].append(e)
-    groups: dict[tuple, list[int]] = defaultdict(list)
-    metric, period = results["metric_id"].to_list(), results["period"].to_list()
-    for e, eq in enumerate(eqs):
-        groups[(metric[eq[0]], period[eq[0]])].append(e)
-    hidden = close(primary, size, eqs, member_of)
+    hidden = close(hidden, size, eqs, member_of)
     rounds, unresolved = 0, 0
     leaks, skipped = determined(hidden, eqs, groups, max_unknowns)
     while leaks:
@@ -203,10 +199,68 @@ def complementary(results: pl.DataFrame, eqs: list[np.ndarray], max_unknowns: in
         if len(changed) == 0:  # nothing left to hide next to the leaks: report rather than loop
             unresolved = len(leaks)
             break
-        touched = {(metric[i], period[i]) for i in changed.tolist()} | {(metric[i], period[i]) for i in leaks}
+        touched = {group_of[i] for i in changed.tolist()} | {group_of[i] for i in leaks}
         leaks, _ = determined(hidden, eqs, {g: groups[g] for g in touched if g in groups}, max_unknowns)
-    return hidden & ~primary, {"audit_rounds": rounds, "groups": len(groups), "groups_too_large_to_audit": skipped,
-                               "unresolved": unresolved}
+    return hidden, {"audit_rounds": rounds, "groups": len(groups), "groups_too_large_to_audit": skipped,
+                    "unresolved": unresolved}
+
+
+def siblings(catalog: Catalog) -> list[list[str]]:
+    """Groups of metrics that count the same people in the same cells: same fact, population and exclusions
+    (for means also the same value, as a mean counts the rows where it is present). Rates are left out: their
+    denominators are exposure (patient days, member years), not people."""
+    by_count: dict[tuple, list[str]] = defaultdict(list)
+    for m in catalog.metrics.values():
+        if m.kind == "rate":
+            continue
+        value = m.numerator.sql if m.kind == "mean" and m.numerator else None
+        by_count[(m.fact, m.population.sql if m.population else None,
+                  tuple(sorted(e.sql for _, e in m.exclusions)), value)].append(m.id)
+    return [sorted(ids) for ids in by_count.values() if len(ids) > 1]
+
+
+CELL = ["period", "level", "unit_id", "stratum", "stratum_value"]
+
+
+def _shared_cells(results: pl.DataFrame, ids: list[str], eqs: list[np.ndarray]):
+    """For a group of sibling metrics: each row's cell (the people it counts), and the sums over cells."""
+    rows = results.select("metric_id", *CELL).with_row_index("i").filter(pl.col("metric_id").is_in(ids))
+    cells = rows.select(CELL).unique(maintain_order=True).with_row_index("cell")
+    rows = rows.join(cells, on=CELL, how="left", nulls_equal=True, maintain_order="left")
+    cell_of = np.full(results.height, -1, dtype=np.int64)
+    cell_of[rows["i"].to_numpy()] = rows["cell"].to_numpy()
+    cell_eqs = sorted({tuple(cell_of[eq].tolist()) for eq in eqs if cell_of[eq[0]] >= 0})
+    return rows["i"].to_numpy(), rows["cell"].to_numpy(), [np.array(e) for e in cell_eqs], cells["period"].to_list()
+
+
+def complementary(results: pl.DataFrame, eqs: list[np.ndarray], shared: list[list[str]] = (),
+                  max_unknowns: int = 1500) -> tuple[np.ndarray, dict]:
+    """Rows to hide in addition to the primary ones, and an account of the audit.
+
+    Each metric's sums are protected on their own; then, for metrics that count the same people (`shared`, see
+    `siblings`), a count is public where any of them shows it, so their sums are protected again over the cells
+    hidden in all of them, and a cell hidden there is hidden in all of them. Repeated until nothing changes."""
+    primary = (results["status"] != "ok").to_numpy()
+    size = results["cases"].fill_null(0).to_numpy()
+    group_of = list(zip(results["metric_id"].to_list(), results["period"].to_list()))
+    hidden, account = protect(primary, size, eqs, group_of, max_unknowns)
+    links = [_shared_cells(results, ids, eqs) for ids in shared]
+    rounds = 0
+    while links:
+        grown = hidden.copy()
+        for rows, cell, cell_eqs, cell_period in links:
+            shown = np.zeros(len(cell_period), dtype=bool)
+            np.logical_or.at(shown, cell, ~hidden[rows])
+            cell_size = np.zeros(len(cell_period), dtype=size.dtype)
+            np.maximum.at(cell_size, cell, size[rows])
+            cell_hidden, _ = protect(~shown, cell_size, cell_eqs, cell_period, max_unknowns)
+            grown[rows[cell_hidden[cell]]] = True
+        if (grown == hidden).all():
+            break
+        rounds += 1
+        hidden, again = protect(grown, size, eqs, group_of, max_unknowns)
+        account = {**again, "audit_rounds": account["audit_rounds"] + again["audit_rounds"]}
+    return hidden & ~primary, {**account, "shared_count_rounds": rounds}
 
 
 def _nearest_visible(v: int, hidden: np.ndarray, size: np.ndarray, eqs, member_of) -> int | None:
@@ -228,7 +282,7 @@ def apply(results: pl.DataFrame, catalog: Catalog, nesting: dict,
     results = primary_status(results, catalog)
     if hold is not None:
         results = hold(results)
-    mask, audit = complementary(results, equations(results, nesting))
+    mask, audit = complementary(results, equations(results, nesting), siblings(catalog))
     extra = pl.Series(mask)
     return audit, results.with_columns(
         status=pl.when(extra).then(pl.lit("suppressed")).otherwise(pl.col("status")),

@@ -104,13 +104,33 @@ def test_reference_value_only_where_the_network_value_is_published(tables):
     assert joined.filter(pl.col("reference_value").is_not_null()).height > 1000
 
 
-def test_no_hidden_cell_follows_from_any_combination_of_sums(tables):
-    """Stronger than one sum at a time: per metric and period, all sums restricted to the hidden cells form
-    a linear system; a hidden cell is revealed when its unit vector lies in the system's row space. Checked here
-    with a floating-point QR (Householder, no iteration to fail), independently of the exact modular elimination
-    the pipeline uses."""
+def _fixed_by_sums(sums: list[list[int]], hidden: list[bool]) -> list[int]:
+    """The hidden cells that a set of sums (parent first) determines: those whose unit vector lies in the row
+    space of the sums restricted to the hidden cells. Checked with a floating-point QR (Householder, no iteration
+    to fail), independently of the exact modular elimination the pipeline uses."""
     from scipy.linalg import qr
 
+    unknowns = sorted({i for s in sums for i in s if hidden[i]})
+    col = {v: j for j, v in enumerate(unknowns)}
+    rows = []
+    for s in sums:
+        row = [0.0] * len(unknowns)
+        for k, i in enumerate(s):
+            if hidden[i]:
+                row[col[i]] = 1.0 if k == 0 else -1.0
+        if any(row):
+            rows.append(row)
+    if not rows:
+        return []
+    q, r, _ = qr(np.array(rows).T, mode="economic", pivoting=True)
+    rank = int((np.abs(np.diag(r)) > 1e-9 * max(1.0, abs(r[0, 0]))).sum())
+    in_row_space = np.sum(q[:, :rank] ** 2, axis=1) > 1 - 1e-9  # |projection of e_j| = 1
+    return [unknowns[j] for j in np.flatnonzero(in_row_space)]
+
+
+def test_no_hidden_cell_follows_from_any_combination_of_sums(tables):
+    """Stronger than one sum at a time: per metric and period, all sums restricted to the hidden cells form
+    a linear system; a hidden cell is revealed when the system fixes its value."""
     results, public, units = tables
     shown = set(map(tuple, public.filter(pl.col("status") == "ok").select(KEY).iter_rows()))
     keys = list(results.select(KEY).iter_rows())
@@ -118,25 +138,34 @@ def test_no_hidden_cell_follows_from_any_combination_of_sums(tables):
     by_group = defaultdict(list)
     for parent, kids in _equations(results, units):
         by_group[keys[parent][:2]].append([parent, *kids])
-    revealed = []
-    for sums in by_group.values():
-        unknowns = sorted({i for s in sums for i in s if hidden[i]})
-        if not unknowns:
-            continue
-        col = {v: j for j, v in enumerate(unknowns)}
-        rows = []
-        for s in sums:
-            row = [0.0] * len(unknowns)
-            for k, i in enumerate(s):
-                if hidden[i]:
-                    row[col[i]] = 1.0 if k == 0 else -1.0
-            if any(row):
-                rows.append(row)
-        q, r, _ = qr(np.array(rows).T, mode="economic", pivoting=True)
-        rank = int((np.abs(np.diag(r)) > 1e-9 * max(1.0, abs(r[0, 0]))).sum())
-        in_row_space = np.sum(q[:, :rank] ** 2, axis=1) > 1 - 1e-9  # |projection of e_j| = 1
-        revealed += [keys[unknowns[j]] for j in np.flatnonzero(in_row_space)]
+    revealed = [keys[i] for sums in by_group.values() for i in _fixed_by_sums(sums, hidden)]
     assert revealed == []
+
+
+def test_no_hidden_count_follows_from_the_sums_of_metrics_that_share_it(tables):
+    """Across sibling metrics (same people counted): a cell's count is known where any sibling shows it, and
+    the sums of all siblings together, per period, must not fix a count hidden in all of them."""
+    results, public, units = tables
+    shown = set(map(tuple, public.filter(pl.col("status") == "ok").select(KEY).iter_rows()))
+    keys = list(results.select(KEY).iter_rows())
+    eqs = _equations(results, units)
+    revealed, audited = [], 0
+    for ids in _siblings():
+        number: dict[tuple, int] = {}  # cell (everything but the metric) -> its number
+        cell_of = {i: number.setdefault(k[1:], len(number)) for i, k in enumerate(keys) if k[0] in ids}
+        cells = list(number)
+        known = [False] * len(cells)
+        for i, c in cell_of.items():
+            known[c] = known[c] or keys[i] in shown
+        by_period = defaultdict(set)
+        for parent, kids in eqs:
+            if parent in cell_of:
+                by_period[keys[parent][1]].add(tuple(cell_of[i] for i in [parent, *kids]))
+        hidden = [not k for k in known]
+        audited += sum(hidden)
+        revealed += [(ids, cells[c]) for sums in by_period.values() for c in _fixed_by_sums(sorted(sums), hidden)]
+    assert revealed == []
+    assert audited > 100
 
 
 def _siblings():
