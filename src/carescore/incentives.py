@@ -364,6 +364,21 @@ def allocate_cents(pool_cents: int, shares: np.ndarray) -> np.ndarray:
     return floor
 
 
+def risk_adjusted_benchmark(exposure: pl.DataFrame, rates: pl.DataFrame) -> pl.DataFrame:
+    """A spending benchmark per provider by indirect standardization: what its own mix of patients would cost
+    at a reference rate for each group (e.g. the network's spending per member month by age group).
+
+    ``exposure``: provider_id, group, exposure (member months in each group); ``rates``: group, rate.
+    Returns provider_id, exposure, benchmark = sum(exposure x rate) / sum(exposure), the ``benchmark`` a
+    `SharedSavings` reads; null when a group of the provider has no reference rate (never a partial sum)."""
+    return (exposure.join(rates, on="group", how="left")
+            .group_by("provider_id")
+            .agg(pl.col("exposure").sum(),
+                 benchmark=pl.when(pl.col("rate").is_null().any()).then(None)
+                 .otherwise((pl.col("exposure") * pl.col("rate")).sum() / pl.col("exposure").sum()))
+            .sort("provider_id"))
+
+
 # --------------------------------------------------------------------------------------------------
 # Running a scenario
 
