@@ -103,7 +103,10 @@ def _as_of(text: str | None):
 @app.command()
 def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (one file per table)."),
         metrics: Path = METRICS, store: Path | None = STORE, format: str = DATA_FORMAT,
-        as_of: str | None = AS_OF):
+        as_of: str | None = AS_OF,
+        audit_limit: int | None = typer.Option(None, "--audit-limit", help=(
+            "Largest group of hidden cells the small-number audit solves together (default 1500; 0: every "
+            "group, slower on large networks)."))):
     """Load → validate → compute → publish a new run (not published if data quality would hold everything)."""
     from . import pipeline
     from . import store as store_mod
@@ -112,7 +115,8 @@ def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (o
     start = time.perf_counter()
     try:
         extracts = _extracts(data, format)
-        bundle = pipeline.build(data, metrics, extracts=extracts, as_of=_as_of(as_of), baseline=baseline(store))
+        bundle = pipeline.build(data, metrics, extracts=extracts, as_of=_as_of(as_of), baseline=baseline(store),
+                                audit_limit=audit_limit)
         store_mod.publish(bundle, store)
     except CarescoreError as err:
         _fail(err)
@@ -121,6 +125,10 @@ def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (o
     typer.echo(f"published run {bundle.run_id} in {time.perf_counter() - start:.1f}s: "
                f"{res['metric_id'].n_unique()} metrics, {res.height} results "
                f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
+    audit = bundle.manifest.get("suppression_audit", {})
+    if audit.get("groups_too_large_to_audit"):
+        typer.echo(f"small-number audit: {audit['groups_too_large_to_audit']} of {audit['groups']} metric-period groups "
+                   "were protected sum by sum only (too large to solve together; --audit-limit 0 solves every group)")
     dq = bundle.manifest.get("data_quality", {})
     if dq.get("blocking_failures") or dq.get("warnings"):
         typer.echo(f"data quality: {dq['blocking_failures']} blocking failure(s), {dq['warnings']} warning(s), "

@@ -101,9 +101,10 @@ def units_frame(extracts: Extracts) -> pl.DataFrame:
 
 def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extracts | None = None,
           catalog: Catalog | None = None, threads: int | None = None, as_of: date | None = None,
-          baseline: pl.DataFrame | None = None) -> store.Bundle:
+          baseline: pl.DataFrame | None = None, audit_limit: int | None = None) -> store.Bundle:
     """`as_of` is the day future dates are judged against (today); `baseline` the volume profile of the last
-    accepted cut (validate.baseline(store root)), which volume checks compare with."""
+    accepted cut (validate.baseline(store root)), which volume checks compare with; `audit_limit` the largest
+    group of hidden cells the suppression audit solves (None: suppress.AUDIT_LIMIT, 0: every group)."""
     from . import validate
 
     clock = [time.perf_counter()]
@@ -140,7 +141,7 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
     units = units_frame(extracts)
     held = partial(validate.apply_holds, hold_list=hold_list, units=units,
                    footnote=suppress.FOOTNOTES["data_quality_hold"])
-    audit, results = suppress.apply(results, catalog, nesting(con, catalog), hold=held)
+    audit, results = suppress.apply(results, catalog, nesting(con, catalog), hold=held, audit_limit=audit_limit)
     lap("suppression")
     periods = sorted(results["period"].unique().to_list()) if results.height else []
     na = [m for m in catalog.metrics.values() if m.id in na_ids]

@@ -110,6 +110,9 @@ def close(hidden: np.ndarray, size: np.ndarray, eqs: list[np.ndarray], member_of
     return hidden
 
 
+# The audit's cost grows with the cube of a group's hidden cells: 1,500 takes well under a second; a group of
+# 20,000 (a 1M-patient network, practice level) about 6 s. Larger groups keep the one-sum-at-a-time rule.
+AUDIT_LIMIT = 1500
 P = 2_147_483_647  # a prime: products of two residues fit in int64
 
 
@@ -144,18 +147,19 @@ def fixed_columns(a: np.ndarray) -> np.ndarray:
     return fixed
 
 
-def determined(hidden: np.ndarray, eqs: list[np.ndarray], groups: dict, max_unknowns: int) -> tuple[list[int], int]:
+def determined(hidden: np.ndarray, eqs: list[np.ndarray], groups: dict,
+               max_unknowns: int | None) -> tuple[list[int], int]:
     """Hidden cells whose value follows from the published ones through some combination of sums.
 
     Per metric and period, the sums restricted to the hidden cells form a linear system; a hidden cell is
     determined when the system fixes it. Returns the determined cells and the number of groups too large for
-    this check (left to the one-sum-at-a-time rule)."""
+    this check (left to the one-sum-at-a-time rule; None: no group is too large)."""
     found, skipped = [], 0
     for members in groups.values():
         unknowns = sorted({int(i) for e in members for i in eqs[e] if hidden[i]})
         if not unknowns:
             continue
-        if len(unknowns) > max_unknowns:
+        if max_unknowns is not None and len(unknowns) > max_unknowns:
             skipped += 1
             continue
         col = {v: j for j, v in enumerate(unknowns)}
@@ -174,7 +178,7 @@ def determined(hidden: np.ndarray, eqs: list[np.ndarray], groups: dict, max_unkn
 
 
 def protect(hidden: np.ndarray, size: np.ndarray, eqs: list[np.ndarray], group_of: list,
-            max_unknowns: int) -> tuple[np.ndarray, dict]:
+            max_unknowns: int | None) -> tuple[np.ndarray, dict]:
     """Hide more cells until no sum has a single hidden member (smallest other member first), then audit: solve
     the sums of each group (`group_of` a cell's group, e.g. its metric and period) together and hide one more
     cell next to any hidden cell that a combination of sums still reveals, until none does."""
@@ -234,7 +238,7 @@ def _shared_cells(results: pl.DataFrame, ids: list[str], eqs: list[np.ndarray]):
 
 
 def complementary(results: pl.DataFrame, eqs: list[np.ndarray], shared: list[list[str]] = (),
-                  max_unknowns: int = 1500) -> tuple[np.ndarray, dict]:
+                  max_unknowns: int | None = AUDIT_LIMIT) -> tuple[np.ndarray, dict]:
     """Rows to hide in addition to the primary ones, and an account of the audit.
 
     Each metric's sums are protected on their own; then, for metrics that count the same people (`shared`, see
@@ -260,7 +264,7 @@ def complementary(results: pl.DataFrame, eqs: list[np.ndarray], shared: list[lis
         rounds += 1
         hidden, again = protect(grown, size, eqs, group_of, max_unknowns)
         account = {**again, "audit_rounds": account["audit_rounds"] + again["audit_rounds"]}
-    return hidden & ~primary, {**account, "shared_count_rounds": rounds}
+    return hidden & ~primary, {**account, "shared_count_rounds": rounds, "audit_limit": max_unknowns}
 
 
 def _nearest_visible(v: int, hidden: np.ndarray, size: np.ndarray, eqs, member_of) -> int | None:
@@ -276,13 +280,15 @@ def _nearest_visible(v: int, hidden: np.ndarray, size: np.ndarray, eqs, member_o
 
 
 def apply(results: pl.DataFrame, catalog: Catalog, nesting: dict,
-          hold: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> tuple[dict, pl.DataFrame]:
+          hold: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+          audit_limit: int | None = None) -> tuple[dict, pl.DataFrame]:
     """Primary statuses, then `hold` (data-quality holds: held cells are hidden cells, so complementary
     suppression must see them), then complementary suppression. Returns the audit account and the table."""
     results = primary_status(results, catalog)
     if hold is not None:
         results = hold(results)
-    mask, audit = complementary(results, equations(results, nesting), siblings(catalog))
+    limit = AUDIT_LIMIT if audit_limit is None else audit_limit or None  # 0: audit every group
+    mask, audit = complementary(results, equations(results, nesting), siblings(catalog), limit)
     extra = pl.Series(mask)
     return audit, results.with_columns(
         status=pl.when(extra).then(pl.lit("suppressed")).otherwise(pl.col("status")),

@@ -51,6 +51,7 @@ def test_run_and_results(demo_dir, tmp_path):
     out = cli("run", "--data", str(demo_dir), env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("published run ")
+    assert "small-number audit" not in out.stdout  # on the demo every group is solved together
     csv = cli("results", "--metric", "followup_7d", "--level", "network", env=env)
     assert csv.returncode == 0
     header, *rows = csv.stdout.strip().splitlines()
@@ -59,6 +60,21 @@ def test_run_and_results(demo_dir, tmp_path):
     target = tmp_path / "out.parquet"
     assert cli("results", "--format", "parquet", "--out", str(target), env=env).returncode == 0
     assert target.stat().st_size > 1000
+
+
+def test_audit_limit_says_which_groups_were_protected_sum_by_sum(demo_dir, tmp_path):
+    import json
+    import re
+
+    env = {"CARESCORE_STORE": str(tmp_path / "pub")}
+    out = cli("run", "--data", str(demo_dir), "--audit-limit", "40", env=env)
+    assert out.returncode == 0, out.stderr
+    said = re.search(r"small-number audit: (\d+) of (\d+) metric-period groups were protected sum by sum only", out.stdout)
+    assert said, out.stdout
+    run = (tmp_path / "pub" / "CURRENT").read_text().strip()
+    audit = json.loads((tmp_path / "pub" / "runs" / run / "manifest.json").read_text())["suppression_audit"]
+    assert 0 < audit["groups_too_large_to_audit"] == int(said[1]) < audit["groups"] == int(said[2])
+    assert audit["audit_limit"] == 40
 
 
 def test_run_on_missing_folder_is_one_clear_error(tmp_path):
