@@ -1,0 +1,228 @@
+"""AppTest of the payer levers on the Incentives page (per-measure bonuses, shared savings, bundled payments) on
+the published demo run. Expected dollars are worked out here by hand from the run's results file, not by the
+incentive engine the page calls."""
+
+import math
+import re
+
+import polars as pl
+import pytest
+from test_pages import frame as table_with
+from test_pages import no_errors, open_page, sign_in, texts
+
+from carescore import store
+
+STATUS_WORDS = {"too_few": "Too few to report", "suppressed": "Hidden to protect privacy"}
+
+
+@pytest.fixture
+def payer(app):
+    sign_in(app, "payer")
+    open_page(app, "incentives")
+    no_errors(app)
+    return app
+
+
+def results() -> pl.DataFrame:
+    root = store.root_dir()
+    return pl.read_parquet(root / "runs" / store.current_run_id(root) / "results.parquet")
+
+
+def names(kind: str) -> dict[str, str]:
+    units = store.read_units(store.root_dir()).filter(pl.col("provider_type") == kind)
+    return dict(zip(units["unit_id"], units["name"]))
+
+
+def this_year(metric: str, kind: str) -> pl.DataFrame:
+    """The performance year's overall row of `metric` for each provider of `kind`, with its name."""
+    r = results()
+    year = max(r["period"])
+    ids = names(kind)
+    return (r.filter(pl.col("metric_id") == metric, pl.col("period") == year, pl.col("stratum") == "all",
+                     pl.col("unit_id").is_in(list(ids)))
+            .with_columns(name=pl.col("unit_id").replace_strict(ids)))
+
+
+def metric_value(at, label: str) -> float:
+    """A dollar figure of an st.metric ("$12,345" or "-$1,234") as a number."""
+    text = next(m.value for m in at.metric if m.label == label)
+    return float(re.sub(r"[$,]", "", text))
+
+
+def by_name(frame, name_column: str, column: str) -> dict:
+    return {n: (None if v is None or (isinstance(v, float) and math.isnan(v)) else v)
+            for n, v in zip(frame[name_column], frame[column])}
+
+
+def assert_not_scored_says_why(frame, name_column: str, money: str, rows: pl.DataFrame, text_column: str):
+    """A provider whose input is too few or hidden shows those words and no dollars: not scored, not $0."""
+    hidden = rows.filter(pl.col("status") != "ok")
+    assert hidden.height > 0  # the demo run has such providers, or this check would prove nothing
+    dollars, words = by_name(frame, name_column, money), by_name(frame, name_column, text_column)
+    for name, status in hidden.select("name", "status").iter_rows():
+        assert dollars[name] is None, (name, dollars[name])
+        assert words[name] == STATUS_WORDS[status], (name, words[name])
+
+
+# ---- per-measure bonuses
+
+
+def test_raising_a_bonus_raises_the_total_by_the_amount_times_providers_at_target(payer):
+    at = payer
+    at.segmented_control(key="inc_bonus_kind").set_value("hospital").run()
+    at.multiselect(key="inc_bonus_measures_hospital").set_value(["followup_7d"]).run()
+    at.number_input(key="inc_bonus_target_followup_7d").set_value(50.0).run()
+    at.number_input(key="inc_bonus_amount_followup_7d").set_value(10_000.0).run()
+    no_errors(at)
+    rows = this_year("followup_7d", "hospital")
+    reached = rows.filter(pl.col("status") == "ok", pl.col("value") >= 0.5).height
+    assert 0 < reached < rows.filter(pl.col("status") == "ok").height  # the target separates providers
+    before = metric_value(at, "Paid in bonuses")
+    assert before == 10_000 * reached
+    at.number_input(key="inc_bonus_amount_followup_7d").set_value(15_000.0).run()
+    assert metric_value(at, "Paid in bonuses") - before == 5_000 * reached
+    frame = table_with(at, "Not scored on")
+    title = "Follow-up visit within 7 days of leaving the hospital"
+    assert_not_scored_says_why(frame, "Provider", f"{title}: bonus ($)", rows, title)
+
+
+def test_partial_credit_pays_the_share_of_the_way_to_the_target(payer):
+    at = payer
+    at.segmented_control(key="inc_bonus_kind").set_value("hospital").run()
+    at.multiselect(key="inc_bonus_measures_hospital").set_value(["followup_7d"]).run()
+    at.number_input(key="inc_bonus_target_followup_7d").set_value(55.0).run()
+    at.number_input(key="inc_bonus_partial_followup_7d").set_value(40.0).run()
+    at.number_input(key="inc_bonus_amount_followup_7d").set_value(20_000.0).run()
+    no_errors(at)
+    paid = by_name(table_with(at, "Not scored on"), "Provider", "Total bonus ($)")
+    ok = this_year("followup_7d", "hospital").filter(pl.col("status") == "ok")
+    shares = [min(max((v - 0.40) / 0.15, 0.0), 1.0) for v in ok["value"]]
+    assert any(0 < s < 1 for s in shares)
+    for name, share in zip(ok["name"], shares):
+        assert paid[name] == pytest.approx(round(20_000 * share, 2), abs=0.011), name
+
+
+# ---- shared savings
+
+
+def expected_shared_savings(msr: float, share: float, cap: float) -> pl.DataFrame:
+    """By hand: each practice's member months by age group at the whole network's spending per member month for
+    that age group, this year; savings shared when (benchmark - spending) / benchmark reaches the minimum."""
+    r = results()
+    year = max(r["period"])
+    cost = r.filter(pl.col("metric_id") == "cost_pmpm", pl.col("period") == year)
+    rates = cost.filter(pl.col("level") == "all", pl.col("stratum") == "age_band").select("stratum_value", rate="value")
+    mix = (cost.filter(pl.col("level") == "practice", pl.col("stratum") == "age_band").join(rates, on="stratum_value")
+           .group_by("unit_id").agg(benchmark=(pl.col("denominator") * pl.col("rate")).sum() / pl.col("denominator")
+                                    .sum()))
+    practices = this_year("cost_pmpm", "primary_care").filter(pl.col("status") == "ok").join(mix, on="unit_id")
+    return practices.with_columns(saved=(pl.col("benchmark") - pl.col("value")) / pl.col("benchmark")).with_columns(
+        expected=pl.when(pl.col("saved") >= msr).then(pl.min_horizontal(
+            share * (pl.col("benchmark") - pl.col("value")) * pl.col("denominator"),
+            cap * pl.col("benchmark") * pl.col("denominator"))).otherwise(0.0))
+
+
+def set_savings(at, msr: float, share: int, cap: int, gate: int):
+    at.selectbox(key="inc_ss_adjust").set_value("age_band")
+    at.slider(key="inc_ss_msr").set_value(msr)
+    at.slider(key="inc_ss_share").set_value(share)
+    at.slider(key="inc_ss_cap").set_value(cap)
+    at.slider(key="inc_ss_gate").set_value(gate)
+    at.run()
+    no_errors(at)
+    return table_with(at, "Quality score (0-100)")
+
+
+def test_shared_savings_against_the_age_adjusted_benchmark(payer):
+    frame = set_savings(payer, 2.0, 60, 5, 0)
+    paid = by_name(frame, "Practice", "Shared savings ($)")
+    expected = expected_shared_savings(0.02, 0.6, 0.05)
+    assert (expected["expected"] > 0).sum() >= 2 and (expected["expected"] == 0).sum() >= 2
+    assert (expected["expected"] == 0.05 * expected["benchmark"] * expected["denominator"]).any()  # a capped one
+    for name, want in expected.select("name", "expected").iter_rows():
+        assert paid[name] == pytest.approx(want, abs=0.011), name
+    assert metric_value(payer, "Shared with practices") == pytest.approx(round(expected["expected"].sum()), abs=1)
+    assert_not_scored_says_why(frame, "Practice", "Shared savings ($)", this_year("cost_pmpm", "primary_care"),
+                               "Result")
+
+
+def test_a_quality_gate_that_fails_zeroes_that_practices_shared_savings(payer):
+    frame = set_savings(payer, 2.0, 50, 10, 0)
+    paid = by_name(frame, "Practice", "Shared savings ($)")
+    score = by_name(frame, "Practice", "Quality score (0-100)")
+    earners = sorted((n for n in paid if paid[n] and score[n] is not None and score[n] < 95), key=lambda n: -paid[n])
+    name = earners[0]
+    gate = 5 * math.floor(score[name] / 5) + 5  # the next step of the slider above its score
+    gated = set_savings(payer, 2.0, 50, 10, gate)
+    after, result = by_name(gated, "Practice", "Shared savings ($)"), by_name(gated, "Practice", "Result")
+    assert paid[name] > 0 and after[name] == 0 and result[name] == "Quality gate not met"
+    for other in earners:  # practices at or above the gate keep every dollar
+        if score[other] >= gate:
+            assert after[other] == paid[other]
+    assert all(after[n] == 0 for n in earners if score[n] < gate)
+
+
+# ---- bundled payments
+
+
+def set_bundle(at, price: float, discount: float, gain: int, loss: int):
+    at.selectbox(key="inc_bundle_episode").set_value("episode_cost_30d").run()
+    at.number_input(key="inc_bundle_price_episode_cost_30d").set_value(price)
+    at.slider(key="inc_bundle_discount").set_value(discount)
+    at.slider(key="inc_bundle_stop_gain").set_value(gain)
+    at.slider(key="inc_bundle_stop_loss").set_value(loss)
+    at.run()
+    no_errors(at)
+    return table_with(at, "Target after discount ($)")
+
+
+def test_a_target_below_spending_makes_every_hospital_pay_back(payer):
+    rows = this_year("episode_cost_30d", "hospital")
+    ok = rows.filter(pl.col("status") == "ok")
+    price = math.floor(ok["value"].min() / 100) * 100 - 500
+    frame = set_bundle(payer, float(price), 0.0, 100, 100)
+    money = "Paid to (+) or by (-) the hospital ($)"
+    paid = by_name(frame, "Hospital", money)
+    for name, spend, episodes in ok.select("name", "value", "denominator").iter_rows():
+        assert paid[name] == pytest.approx((price - spend) * episodes, abs=0.011), name
+        assert paid[name] < 0
+    assert metric_value(payer, "Paid to hospitals") == 0
+    assert_not_scored_says_why(frame, "Hospital", money, rows, "Result")
+    # Each care network's total is the sum over its own hospitals.
+    networks = store.read_units(store.root_dir()).filter(pl.col("provider_type") == "network")
+    want = (ok.join(store.read_units(store.root_dir()).select("unit_id", "network_id"), on="unit_id")
+            .group_by("network_id").agg(total=((price - pl.col("value")) * pl.col("denominator")).sum())
+            .join(networks.select(network_id="unit_id", name="name"), on="network_id"))
+    totals = by_name(table_with(payer, "Paid or paying back"), "Care network", money)
+    for name, total in want.select("name", "total").iter_rows():
+        assert totals[name] == pytest.approx(total, abs=0.05), name
+
+    # A 5% stop-loss limits each loss to 5% of the target spending.
+    limited = by_name(set_bundle(payer, float(price), 0.0, 100, 5), "Hospital", money)
+    result = by_name(table_with(payer, "Target after discount ($)"), "Hospital", "Result")
+    for name, spend, episodes in ok.select("name", "value", "denominator").iter_rows():
+        want = max((price - spend) * episodes, -0.05 * price * episodes)
+        assert limited[name] == pytest.approx(want, abs=0.011), name
+        assert result[name].endswith("(limited)") == (want > (price - spend) * episodes)
+
+
+def test_the_discount_lowers_the_target_and_a_generous_target_pays_hospitals(payer):
+    ok = this_year("episode_cost_30d", "hospital").filter(pl.col("status") == "ok")
+    price = math.ceil(ok["value"].max() / 100) * 100 + 2_000
+    frame = set_bundle(payer, float(price), 3.0, 100, 100)
+    paid = by_name(frame, "Hospital", "Paid to (+) or by (-) the hospital ($)")
+    for name, spend, episodes in ok.select("name", "value", "denominator").iter_rows():
+        assert paid[name] == pytest.approx((price * 0.97 - spend) * episodes, abs=0.011), name
+    assert metric_value(payer, "Paid back by hospitals") == 0
+
+
+# ---- the sign-in gate
+
+
+def test_levers_reveal_nothing_without_sign_in(app):
+    open_page(app, "incentives")
+    no_errors(app)
+    shown = texts(app)
+    assert "Please sign in" in shown and "To get access" in shown
+    assert not app.dataframe and not app.metric and not app.tabs and not app.slider
+    assert "Shared savings" not in shown and "bundled payment" not in shown
