@@ -103,8 +103,8 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
           catalog: Catalog | None = None, threads: int | None = None, as_of: date | None = None,
           baseline: pl.DataFrame | None = None, audit_limit: int | None = None) -> store.Bundle:
     """`as_of` is the day future dates are judged against (today); `baseline` the volume profile of the last
-    accepted cut (validate.baseline(store root)), which volume checks compare with; `audit_limit` the largest
-    group of hidden cells the suppression audit solves (None: suppress.AUDIT_LIMIT, 0: every group)."""
+    accepted cut (validate.baseline(store root)), which volume checks compare with; `audit_limit` caps the
+    groups of hidden cells the small-number audit solves together (None or 0: every group, the default)."""
     from . import validate
 
     clock = [time.perf_counter()]

@@ -110,40 +110,53 @@ def close(hidden: np.ndarray, size: np.ndarray, eqs: list[np.ndarray], member_of
     return hidden
 
 
-# The audit's cost grows with the cube of a group's hidden cells: 1,500 takes well under a second; a group of
-# 20,000 (a 1M-patient network, practice level) about 6 s. Larger groups keep the one-sum-at-a-time rule.
-AUDIT_LIMIT = 1500
 P = 2_147_483_647  # a prime: products of two residues fit in int64
 
 
-def fixed_columns(a: np.ndarray) -> np.ndarray:
-    """Which unknowns of the system `a @ x = b` are fixed by it (every solution agrees on them).
+def fixed_unknowns(rows: list[dict[int, int]], n: int) -> np.ndarray:
+    """Which of the n unknowns of a linear system (each row a sparse {unknown: integer coefficient}) the system
+    fixes: every solution agrees on them.
 
-    Exact: Gauss-Jordan elimination in integers modulo a large prime (the entries are 0 and +-1), so the answer
-    is the same on every machine, unlike a floating-point SVD, whose LAPACK routine can fail to converge. In the
-    reduced row echelon form an unknown is fixed when it has a pivot and that pivot's row has no other entry."""
-    m = np.asarray(a, dtype=np.int64) % P
-    rows, cols = m.shape
-    r, pivots = 0, []
-    for c in range(cols):
-        if r == rows:
-            break
-        nz = np.flatnonzero(m[r:, c])
-        if len(nz) == 0:
+    Exact: sparse Gauss-Jordan elimination in integers modulo a large prime, so the answer is the same on every
+    machine (a floating-point SVD's LAPACK routine can fail to converge, and needs a tolerance). An unknown is
+    fixed when its unit vector lies in the row space: in the reduced row echelon form it has a pivot whose row
+    has no other entry. Which unknowns are fixed does not depend on the elimination order, so columns go from
+    the sparsest and each pivot row is the shortest candidate, which keeps fill-in low."""
+    rows = [{c: v % P for c, v in r.items() if v % P} for r in rows]
+    rows_with: list[set[int]] = [set() for _ in range(n)]
+    for i, r in enumerate(rows):
+        for c in r:
+            rows_with[c].add(i)
+    used = [False] * len(rows)
+    pivot_of: dict[int, int] = {}
+    for c in sorted(range(n), key=lambda c: (len(rows_with[c]), c)):
+        candidates = [i for i in rows_with[c] if not used[i]]
+        if not candidates:
             continue
-        k = r + int(nz[0])
-        if k != r:
-            m[[r, k]] = m[[k, r]]
-        m[r, c:] = m[r, c:] * pow(int(m[r, c]), P - 2, P) % P  # rows below r are zero left of c
-        others = np.flatnonzero(m[:, c])
-        others = others[others != r]
-        if len(others):
-            m[others, c:] = (m[others, c:] - m[others, c:c + 1] * m[r, c:]) % P
-        pivots.append(c)
-        r += 1
-    fixed = np.zeros(cols, dtype=bool)
-    for i, c in enumerate(pivots):
-        fixed[c] = np.count_nonzero(m[i]) == 1
+        p = min(candidates, key=lambda i: (len(rows[i]), i))
+        row = rows[p]
+        inverse = pow(row[c], P - 2, P)
+        for k in row:
+            row[k] = row[k] * inverse % P
+        items = list(row.items())
+        for o in list(rows_with[c]):
+            if o == p:
+                continue
+            other, f = rows[o], rows[o][c]
+            for k, v in items:
+                new = (other.get(k, 0) - f * v) % P
+                if new:
+                    if k not in other:
+                        rows_with[k].add(o)
+                    other[k] = new
+                elif k in other:
+                    del other[k]
+                    rows_with[k].discard(o)
+        used[p] = True
+        pivot_of[c] = p
+    fixed = np.zeros(n, dtype=bool)
+    for c, p in pivot_of.items():
+        fixed[c] = len(rows[p]) == 1
     return fixed
 
 
@@ -163,17 +176,8 @@ def determined(hidden: np.ndarray, eqs: list[np.ndarray], groups: dict,
             skipped += 1
             continue
         col = {v: j for j, v in enumerate(unknowns)}
-        rows = []
-        for e in members:
-            eq = eqs[e]
-            row = np.zeros(len(unknowns), dtype=np.int64)
-            for k, i in enumerate(eq.tolist()):
-                if hidden[i]:
-                    row[col[i]] = 1 if k == 0 else -1
-            if row.any():
-                rows.append(row)
-        if rows:
-            found += [unknowns[j] for j in np.flatnonzero(fixed_columns(np.array(rows)))]
+        rows = [{col[i]: 1 if k == 0 else -1 for k, i in enumerate(eqs[e].tolist()) if hidden[i]} for e in members]
+        found += [unknowns[j] for j in np.flatnonzero(fixed_unknowns([r for r in rows if r], len(unknowns)))]
     return found, skipped
 
 
@@ -238,7 +242,7 @@ def _shared_cells(results: pl.DataFrame, ids: list[str], eqs: list[np.ndarray]):
 
 
 def complementary(results: pl.DataFrame, eqs: list[np.ndarray], shared: list[list[str]] = (),
-                  max_unknowns: int | None = AUDIT_LIMIT) -> tuple[np.ndarray, dict]:
+                  max_unknowns: int | None = None) -> tuple[np.ndarray, dict]:
     """Rows to hide in addition to the primary ones, and an account of the audit.
 
     Each metric's sums are protected on their own; then, for metrics that count the same people (`shared`, see
@@ -287,8 +291,7 @@ def apply(results: pl.DataFrame, catalog: Catalog, nesting: dict,
     results = primary_status(results, catalog)
     if hold is not None:
         results = hold(results)
-    limit = AUDIT_LIMIT if audit_limit is None else audit_limit or None  # 0: audit every group
-    mask, audit = complementary(results, equations(results, nesting), siblings(catalog), limit)
+    mask, audit = complementary(results, equations(results, nesting), siblings(catalog), audit_limit or None)
     extra = pl.Series(mask)
     return audit, results.with_columns(
         status=pl.when(extra).then(pl.lit("suppressed")).otherwise(pl.col("status")),
