@@ -10,6 +10,7 @@ import time
 import polars as pl
 import pytest
 from app_fixtures import PASSWORD, REPO
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from carescore import app_data, store
 
@@ -18,11 +19,12 @@ BUILD = REPO / "build" / "browser"
 
 
 def settle(page):
-    """Wait until Streamlit has finished the rerun and every chart has drawn."""
+    """Wait until Streamlit has finished the rerun and every chart in view has drawn (a chart in a tab or
+    expander that is closed draws only when it is opened)."""
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"], "
                            "[data-testid=\"stSkeleton\"]')")
     page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stVegaLiteChart\"]')]"
-                           ".every(c => c.querySelector('svg, canvas'))")
+                           ".every(c => !c.checkVisibility() || c.querySelector('svg, canvas'))")
 
 
 def shot(page, name: str):
@@ -37,14 +39,30 @@ def shot(page, name: str):
 
 
 class Clock:
-    """Times what a person waits for: from an action until a text is visible and the page has settled."""
+    """Times what a person waits for: from an action until the rerun it started has finished on the server, a
+    text is visible and the page has settled.
+
+    The text alone is not enough: it is often on screen from the previous run, and Streamlit shows its
+    "running" widget only after a delay, so a clock that stops at the text can stop before the page changed."""
 
     def __init__(self, page, name: str):
-        self.page, self.name, self.times = page, name, {}
+        self.page, self.name, self.times, self.finished = page, name, {}, 0
+        page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
+
+    def _frame(self, payload):
+        if isinstance(payload, bytes):
+            msg = ForwardMsg()
+            msg.ParseFromString(payload)
+            # a run cut short by a newer rerun (switch_page, a second click) is not the page the person waits for
+            self.finished += (msg.WhichOneof("type") == "script_finished"
+                              and msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN)
 
     def __call__(self, label: str, action, until: str):
-        start = time.perf_counter()
+        start, before = time.perf_counter(), self.finished
         action()
+        while self.finished == before:
+            self.page.wait_for_timeout(5)
+            assert time.perf_counter() - start < 30, f"{label}: the app never finished a rerun"
         self.page.get_by_text(until, exact=False).first.wait_for(state="visible")
         settle(self.page)
         self.times[label] = round(time.perf_counter() - start, 3)
