@@ -1,3 +1,4 @@
+import contextlib
 import os
 import socket
 import subprocess
@@ -23,20 +24,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """`streamlit run app/Home.py` on a free localhost port, over its own published run and accounts."""
-    root = tmp_path_factory.mktemp("browser")
-    published = publish_demo(root)
-    auth = write_auth_file(root / "users.toml")
-    port = free_port()
-    env = {**os.environ, "CARESCORE_STORE": str(published), "CARESCORE_AUTH_FILE": str(auth)}
+@contextlib.contextmanager
+def streamlit_app(root: Path, env: dict, cwd: Path = REPO, port: int | None = None):
+    """`streamlit run app/Home.py` on localhost (a free port unless given) until the block ends; yields its URL."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     with open(root / "streamlit.log", "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
                                  "--server.address", "127.0.0.1", "--server.headless", "true",
-                                 "--browser.gatherUsageStats", "false"], cwd=REPO, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
+                                 "--browser.gatherUsageStats", "false"], cwd=cwd, env={**os.environ, **env},
+                                stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         while True:
             try:
@@ -47,9 +44,25 @@ def server(tmp_path_factory):
                     proc.kill()
                     raise RuntimeError(f"streamlit did not start: {(root / 'streamlit.log').read_text()[-2000:]}") from None
                 time.sleep(0.3)
-        yield {"url": url, "store": published}
-        proc.terminate()
-        proc.wait(timeout=20)
+        try:
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def published_demo(tmp_path_factory) -> Path:
+    return publish_demo(tmp_path_factory.mktemp("browser"))
+
+
+@pytest.fixture(scope="session")
+def server(published_demo):
+    """The app over its own published run and local staff accounts."""
+    root = published_demo.parent
+    auth = write_auth_file(root / "users.toml")
+    with streamlit_app(root, {"CARESCORE_STORE": str(published_demo), "CARESCORE_AUTH_FILE": str(auth)}) as url:
+        yield {"url": url, "store": published_demo}
 
 
 @pytest.fixture(scope="session")
