@@ -36,6 +36,7 @@ ADJUST = {"age_band": "Age group", "dual_eligible": "Both Medicare and Medicaid 
 EPISODES = {"episode_cost_30d": "a hospital stay and the month after", "inpatient_cost_per_admission":
             "a hospital stay alone"}
 MONEY = st.column_config.NumberColumn(format="dollar")
+LEGEND = alt.Legend(orient="bottom", labelLimit=420, columns=3)
 
 rows = ad.unit_rows(ad.results(run)).filter(pl.col("stratum") == "all")
 if len(periods) < 2 or rows.filter(pl.col("status") == "ok").is_empty():
@@ -92,13 +93,21 @@ def pay(run_id: str, kind: str, design: inc.Scenario, _table: pl.DataFrame) -> i
     return inc.run_scenario(_table, design)
 
 
-def by_network(table: pl.DataFrame, money: str, paid_words: str) -> None:
-    """Each care network's providers: how many, how many were scored and paid, and the dollars."""
+def not_scored(missing: pl.DataFrame) -> None:
+    """Providers left out of a lever and why: never shown as $0, which would read as "scored and earned nothing"."""
+    if not missing.is_empty():
+        st.markdown(f"**Not scored ({missing.height})**: too few to report, or hidden to protect patients' privacy, "
+                    "this year. They are neither paid nor charged under this lever.")
+        st.dataframe(missing, hide_index=True)
+
+
+def by_network(providers: pl.DataFrame, money: str, paid_words: str) -> None:
+    """Each care network's providers: how many, how many were scored and paid, and their dollars.
+    `providers` has one row per provider; `money` is null for a provider not scored."""
     st.subheader("By care network")
-    st.dataframe(table.group_by("Care network").agg(
+    st.dataframe(providers.group_by("Care network").agg(
         pl.len().alias("Providers"), pl.col(money).is_not_null().sum().alias("Scored"),
-        (pl.col(money).fill_null(0) != 0).sum().alias(paid_words),
-        pl.when(pl.col(money).is_not_null().any()).then(pl.col(money).sum()).alias(money)).sort("Care network"),
+        (pl.col(money).fill_null(0) != 0).sum().alias(paid_words), pl.col(money).sum()).sort("Care network"),
         hide_index=True, column_config={money: MONEY})
 
 
@@ -107,7 +116,7 @@ def dollars_chart(title: str, x_title: str, color_title: str, colors: tuple = ()
     return alt.Chart(alt.NamedData("rows")).mark_bar().encode(
         x=alt.X("sum(Dollars):Q", title=x_title),
         y=alt.Y("Provider:N", sort="-x", title=None, axis=alt.Axis(labelLimit=240)),
-        color=alt.Color("Group:N", title=color_title, scale=scale),
+        color=alt.Color("Group:N", title=color_title, scale=scale, legend=LEGEND),
         tooltip=["Provider:N", "Group:N", alt.Tooltip("Dollars:Q", format="$,.0f")],
     ).properties(title=title, height=alt.Step(22))
 
@@ -275,15 +284,15 @@ def bonus_tab() -> None:
         m = catalog[mid]
         scale, words = ad.chart_scale(m)
         sign = 1 if m["direction"] == "higher_is_better" else -1
-        reach = "or higher" if sign > 0 else "or lower"
-        a, b, c = st.columns(3)
         start = last_year.get(mid)
-        target = a.number_input(f"{m['title']}: target ({words}, {reach})", key=f"inc_bonus_target_{mid}",
-                                value=None if start is None else round(start * scale, 2))
-        partial = b.number_input(f"{m['title']}: partial credit from ({words})", value=None,
-                                 key=f"inc_bonus_partial_{mid}", help="Optional. Leave empty for all or nothing.")
-        amount = c.number_input(f"{m['title']}: bonus per provider ($)", 0.0, 10_000_000.0, 10_000.0, 1_000.0,
-                                format="%.0f", key=f"inc_bonus_amount_{mid}")
+        st.markdown(f"**{m['title']}** ({ad.direction_words(m).lower()})")
+        a, b, c = st.columns(3)
+        target = a.number_input(f"Target ({words})", key=f"inc_bonus_target_{mid}",
+                                value=None if start is None else round(start * scale, 2 if scale == 1 else 1))
+        partial = b.number_input(f"Partial credit from ({words})", value=None, key=f"inc_bonus_partial_{mid}",
+                                 help="Optional. Leave empty for all or nothing.")
+        amount = c.number_input("Bonus per provider ($)", 0.0, 10_000_000.0, 10_000.0, 1_000.0, format="%.0f",
+                                key=f"inc_bonus_amount_{mid}")
         if target is None:
             st.info(f"Set a target for {m['title']} to pay a bonus on it.")
             continue
@@ -300,41 +309,39 @@ def bonus_tab() -> None:
     paid = {b.measure: dict(pay(run, kind, inc.Scenario(
         id=f"bonus_{b.measure}", title=title(b.measure), measures=(), domains=(), performance_period=performance,
         metric_bonuses=(b,)), table).providers.select("provider_id", "metric_bonuses").iter_rows()) for b in bonuses}
-    out, bars = [], []
+    out = []
     for u in members(kind):
-        row = {"Provider": names[u], "Care network": network_name(u)}
-        earned, missing = [], []
         for b in bonuses:
             r, why = reading(u, b.measure)
-            row[title(b.measure)] = ad.fmt_value(catalog[b.measure], r["value"]) if r else why
-            row[f"{title(b.measure)}: bonus ($)"] = paid[b.measure][u] if r else None
-            if r:
-                earned.append(paid[b.measure][u])
-                bars.append({"Provider": names[u], "Group": title(b.measure), "Dollars": paid[b.measure][u]})
-            else:
-                missing.append(title(b.measure))
-        row["Total bonus ($)"] = sum(earned) if earned else None
-        row["Not scored on"] = ", ".join(missing)
-        out.append(row)
-    out = pl.DataFrame(out).sort("Total bonus ($)", descending=True, nulls_last=True)
-    money = [c for c in out.columns if c.endswith("($)")]
+            out.append({"Provider": names[u], "Care network": network_name(u), "Measure": title(b.measure),
+                        "Result": ad.fmt_value(catalog[b.measure], r["value"]) if r else None,
+                        "Bonus ($)": paid[b.measure][u] if r else None, "Not scored because": why or None})
+    out = pl.DataFrame(out)
+    scored = out.filter(pl.col("Bonus ($)").is_not_null())
+    providers = out.group_by("Provider", "Care network").agg(
+        pl.when(pl.col("Bonus ($)").is_not_null().any()).then(pl.col("Bonus ($)").sum()).alias("Bonus ($)"))
 
     k1, k2, k3 = st.columns(3)
-    k1.metric("Paid in bonuses", dollars(out["Total bonus ($)"].sum()))
-    k2.metric("Providers earning a bonus", f"{(out['Total bonus ($)'].fill_null(0) > 0).sum()} of {out.height}")
-    k3.metric("Not scored on any of these measures", out["Total bonus ($)"].null_count())
-    st.dataframe(out, hide_index=True, key="inc_bonus_table", column_config={c: MONEY for c in money})
-    st.caption("“Too few to report” and “Hidden to protect privacy” mean the provider is not scored on that measure "
-               "this year: no bonus is paid or withheld for it, and its total counts only the measures it was "
-               "scored on.")
-    if bars:
-        ad.chart(dollars_chart, ("Bonus dollars per provider, by measure", "Bonus ($)", "Measure"), {"rows": bars},
+    k1.metric("Paid in bonuses", dollars(scored["Bonus ($)"].sum()))
+    k2.metric("Providers earning a bonus", f"{(providers['Bonus ($)'].fill_null(0) > 0).sum()} of {providers.height}")
+    k3.metric("Not scored on any of these measures", providers["Bonus ($)"].null_count())
+    st.dataframe(scored.drop("Not scored because").sort("Bonus ($)", "Provider", descending=[True, False]),
+                 hide_index=True, column_config={"Bonus ($)": MONEY})
+    not_scored(out.filter(pl.col("Bonus ($)").is_null()).select("Provider", "Care network", "Measure",
+                                                                  "Not scored because"))
+    if not scored.is_empty():
+        ad.chart(dollars_chart, ("Bonus dollars per provider, by measure", "Bonus ($)", "Measure"),
+                 {"rows": scored.select("Provider", Group="Measure", Dollars="Bonus ($)").to_dicts()},
                  key="inc_bonus_chart", alt_text="Bar chart of each provider's bonus dollars, split by measure.")
-    by_network(out, "Total bonus ($)", "Earning a bonus")
+    by_network(providers, "Bonus ($)", "Earning a bonus")
 
 
 # ------------------------------------------------------------------------------------------------
 # Shared savings
+
+SAVINGS_RESULTS = {"Shares savings": "#1f5f8b", "Saved less than the minimum": "#9ecae1",
+                   "Quality gate not met": "#d95f02", "Quality gate not met: no quality score": "#fdae6b",
+                   "Spent more than its benchmark": "#aaaaaa"}
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -353,7 +360,8 @@ def savings_chart() -> alt.LayerChart:
     bars = alt.Chart(alt.NamedData("rows")).mark_bar().encode(
         x=alt.X("Saved:Q", title="Saved, as a share of the benchmark", axis=alt.Axis(format="%")),
         y=alt.Y("Provider:N", sort="-x", title=None, axis=alt.Axis(labelLimit=240)),
-        color=alt.Color("Result:N", title="Result"),
+        color=alt.Color("Result:N", title="Result", legend=LEGEND, scale=alt.Scale(
+            domain=list(SAVINGS_RESULTS), range=list(SAVINGS_RESULTS.values()))),
         tooltip=["Provider:N", alt.Tooltip("Saved:Q", format=".1%"), alt.Tooltip("Dollars:Q", format="$,.0f",
                                                                                  title="Shared savings"), "Result:N"])
     rule = alt.Chart(alt.NamedData("minimum")).mark_rule(strokeDash=[4, 3]).encode(
@@ -384,10 +392,10 @@ def savings_tab() -> None:
              "one-sided here: a practice that spends more than its benchmark owes nothing.")
     a, b, c, d, e = st.columns(5)
     adjust = a.selectbox("Benchmark adjusted for", list(ADJUST), format_func=ADJUST.get, key="inc_ss_adjust")
-    msr = b.slider("Minimum savings rate (%)", 0.0, 10.0, 2.0, 0.5, key="inc_ss_msr") / 100
-    share = c.slider("Practice's share of the savings (%)", 0, 100, 50, 5, key="inc_ss_share") / 100
-    cap = d.slider("Cap (% of benchmark spending)", 1, 30, 10, 1, key="inc_ss_cap") / 100
-    gate = e.slider("Quality gate: minimum quality score (0 = no gate)", 0, 100, 30, 5, key="inc_ss_gate")
+    msr = b.slider("Minimum savings rate", 0.0, 10.0, 2.0, 0.5, format="%.1f%%", key="inc_ss_msr") / 100
+    share = c.slider("Practice's share of the savings", 0, 100, 50, 5, format="%d%%", key="inc_ss_share") / 100
+    cap = d.slider("Cap, as a share of benchmark spending", 1, 30, 10, 1, format="%d%%", key="inc_ss_cap") / 100
+    gate = e.slider("Quality gate: lowest quality score paid (0 = no gate)", 0, 100, 30, 5, key="inc_ss_gate")
     table = engine_rows("primary_care")
     options = [m for m in catalog if catalog[m]["domain"] != "cost" and m in set(table["measure_id"])]
     quality = st.multiselect("Quality measures behind the gate", options, format_func=title, key="inc_ss_quality",
@@ -396,13 +404,13 @@ def savings_tab() -> None:
                f"last year's median practice up to the average of last year's top 10%. Spending is {performance}'s "
                "total cost of care per member per month.")
     if gate and not quality:
-        st.info("A quality gate needs quality measures: pick at least one, or set the minimum score to 0.")
+        st.info("A quality gate needs quality measures: pick at least one, or set the lowest score paid to 0.")
         return
     if "cost_pmpm" not in set(table["measure_id"]):
         st.info("No practice's spending per member is reported in this run, so there are no savings to share.")
         return
     bench = benchmarks(run, adjust)
-    bench_id = f"cost_benchmark_{adjust}"
+    bench_id = f"cost_benchmark_{adjust}"  # the adjustment is part of the design, so of the engine's cache key
     extra = pl.concat([bench.select("provider_id", measure_id=pl.lit(m), period=pl.lit(performance),
                                     value=pl.col(col), denominator=pl.lit(None, pl.Float64))
                        for m, col in ((bench_id, "benchmark"), ("member_months", "exposure"))])
@@ -424,29 +432,36 @@ def savings_tab() -> None:
         bm, score = benchmark.get(u), result.get(u, {}).get("total_score")
         scored = r is not None and bm is not None
         saved = (bm - r["value"]) / bm if scored else None
-        out.append({"Practice": names[u], "Care network": network_name(u),
+        out.append({"Practice": names[u], "Result": savings_result(saved, score, msr, gate) if scored else None,
+                    "Shared savings ($)": result[u]["shared_savings"] if scored else None, "Saved": saved,
+                    "Spending ($)": r["value"] if scored else None, "Benchmark ($)": bm if scored else None,
                     "Member months": r["denominator"] if scored else None,
-                    "Spending per member per month ($)": r["value"] if scored else None,
-                    "Benchmark per member per month ($)": bm if scored else None,
-                    "Saved (share of benchmark)": saved, "Quality score (0-100)": score,
-                    "Shared savings ($)": result[u]["shared_savings"] if scored else None,
-                    "Result": savings_result(saved, score, msr, gate) if scored else why or "No benchmark"})
-    out = pl.DataFrame(out).sort("Shared savings ($)", descending=True, nulls_last=True)
+                    "Quality score": "none" if score is None else f"{score:.1f}", "Care network": network_name(u),
+                    "Not scored because": None if scored else why or "No benchmark"})
+    out = pl.DataFrame(out)
     paid = out["Shared savings ($)"]
     k1, k2, k3 = st.columns(3)
     k1.metric("Shared with practices", dollars(paid.sum()))
     k2.metric("Practices sharing savings", f"{(paid.fill_null(0) > 0).sum()} of {out.height}")
     k3.metric("Practices not scored", paid.null_count())
-    st.dataframe(out, hide_index=True, key="inc_ss_table", column_config={
-        "Shared savings ($)": MONEY, "Spending per member per month ($)": MONEY,
-        "Benchmark per member per month ($)": MONEY, "Member months": st.column_config.NumberColumn(format="localized"),
-        "Saved (share of benchmark)": st.column_config.NumberColumn(format="percent"),
-        "Quality score (0-100)": st.column_config.NumberColumn(format="%.0f")})
-    scored = out.filter(pl.col("Saved (share of benchmark)").is_not_null())
+    scored = out.filter(pl.col("Shared savings ($)").is_not_null()).sort("Shared savings ($)", "Saved",
+                                                                          descending=True)
+    per_month = "per member per month, this year"
+    st.dataframe(scored.drop("Not scored because"), hide_index=True, column_config={
+        "Member months": st.column_config.NumberColumn(format="localized", help="Months of coverage of the "
+                                                       "practice's members this year"),
+        "Spending ($)": st.column_config.NumberColumn(format="dollar", help=f"What was spent, {per_month}"),
+        "Benchmark ($)": st.column_config.NumberColumn(format="dollar", help=f"What was expected, {per_month}"),
+        "Saved": st.column_config.NumberColumn(format="percent", help="(benchmark - spending) / benchmark"),
+        "Quality score": st.column_config.TextColumn(help="0 to 100, from the quality measures behind the gate; "
+                                                     "none when they are too few to report"),
+        "Shared savings ($)": MONEY})
+    not_scored(out.filter(pl.col("Shared savings ($)").is_null()).select("Practice", "Care network",
+                                                                         "Not scored because"))
     if not scored.is_empty():
         ad.chart(savings_chart, (), {"rows": scored.select(
-            Provider="Practice", Saved="Saved (share of benchmark)", Dollars="Shared savings ($)",
-            Result="Result").to_dicts(), "minimum": [{"Minimum": msr}]}, key="inc_ss_chart",
+            Provider="Practice", Saved="Saved", Dollars="Shared savings ($)", Result="Result").to_dicts(),
+            "minimum": [{"Minimum": msr}]}, key="inc_ss_chart",
             alt_text="Bar chart of each practice's savings as a share of its benchmark, with a dashed line at the "
             "minimum savings rate.")
     by_network(out, "Shared savings ($)", "Sharing savings")
@@ -454,6 +469,8 @@ def savings_tab() -> None:
 
 # ------------------------------------------------------------------------------------------------
 # Bundled payments
+
+SETTLED = "Year-end settlement ($)"
 
 
 def bundle_result(gap: float, paid: float) -> str:
@@ -475,9 +492,11 @@ def bundle_tab() -> None:
     start = last_year.get(episode)
     price = a.number_input("Target price per episode ($)", 0.0, 10_000_000.0, None if start is None else
                            float(round(start, -2)), 500.0, format="%.0f", key=f"inc_bundle_price_{episode}")
-    discount = b.slider("Payer's discount (%)", 0.0, 10.0, 3.0, 0.5, key="inc_bundle_discount") / 100
-    gain = c.slider("Stop-gain (% of target spending)", 0, 100, 20, 5, key="inc_bundle_stop_gain") / 100
-    loss = d.slider("Stop-loss (% of target spending)", 0, 100, 20, 5, key="inc_bundle_stop_loss") / 100
+    discount = b.slider("Payer's discount", 0.0, 10.0, 3.0, 0.5, format="%.1f%%", key="inc_bundle_discount") / 100
+    gain = c.slider("Stop-gain, as a share of target spending", 0, 100, 20, 5, format="%d%%",
+                    key="inc_bundle_stop_gain") / 100
+    loss = d.slider("Stop-loss, as a share of target spending", 0, 100, 20, 5, format="%d%%",
+                    key="inc_bundle_stop_loss") / 100
     table = engine_rows("hospital")
     if price is None or episode not in set(table["measure_id"]):
         st.info("Set a target price; this lever needs at least one hospital whose episode spending is reported.")
@@ -494,32 +513,33 @@ def bundle_tab() -> None:
     out = []
     for u in members("hospital"):
         r, why = reading(u, episode)
-        gap = (target - r["value"]) * r["denominator"] if r else None
-        out.append({"Hospital": names[u], "Care network": network_name(u),
-                    "Episodes": r["denominator"] if r else None,
-                    "Average spending per episode ($)": r["value"] if r else None,
-                    "Target after discount ($)": target if r else None,
-                    "Paid to (+) or by (-) the hospital ($)": result[u] if r else None,
-                    "Result": bundle_result(gap, result[u]) if r else why})
-    out = pl.DataFrame(out).sort("Paid to (+) or by (-) the hospital ($)", descending=True, nulls_last=True)
-    paid = out["Paid to (+) or by (-) the hospital ($)"]
+        out.append({"Hospital": names[u],
+                    "Result": bundle_result((target - r["value"]) * r["denominator"], result[u]) if r else None,
+                    SETTLED: result[u] if r else None, "Average spending per episode ($)": r["value"] if r else None,
+                    "Episodes": r["denominator"] if r else None, "Care network": network_name(u),
+                    "Not scored because": why or None})
+    out = pl.DataFrame(out)
+    paid = out[SETTLED]
     k1, k2, k3 = st.columns(3)
     k1.metric("Paid to hospitals", dollars(paid.filter(paid > 0).sum()))
     k2.metric("Paid back by hospitals", dollars(-paid.filter(paid < 0).sum()))
     k3.metric("Hospitals not scored", paid.null_count())
-    st.dataframe(out, hide_index=True, key="inc_bundle_table", column_config={
+    scored = out.filter(pl.col(SETTLED).is_not_null()).sort(SETTLED, descending=True)
+    st.caption(f"Target price after the payer's {discount:.1%} discount: ${target:,.2f} per episode.")
+    st.dataframe(scored.drop("Not scored because"), hide_index=True, column_config={
         "Episodes": st.column_config.NumberColumn(format="localized"), "Average spending per episode ($)": MONEY,
-        "Target after discount ($)": MONEY, "Paid to (+) or by (-) the hospital ($)": MONEY})
-    bars = [{"Provider": r["Hospital"], "Dollars": r["Paid to (+) or by (-) the hospital ($)"],
-             "Group": "Paid to the hospital" if r["Paid to (+) or by (-) the hospital ($)"] >= 0 else
-             "Paid back by the hospital"} for r in out.drop_nulls("Paid to (+) or by (-) the hospital ($)").to_dicts()]
-    if bars:
-        ad.chart(dollars_chart, ("Bundle reconciliation per hospital", "Paid to (+) or by (-) the hospital ($)",
-                                 "Direction", (("Paid to the hospital", "Paid back by the hospital"),
-                                               ("#1f5f8b", "#d95f02"))),
-                 {"rows": bars}, key="inc_bundle_chart",
+        SETTLED: st.column_config.NumberColumn(
+            format="dollar", help="Positive: the payer pays the hospital. Negative: the hospital pays back.")})
+    not_scored(out.filter(pl.col(SETTLED).is_null()).select("Hospital", "Care network", "Not scored because"))
+    if not scored.is_empty():
+        ad.chart(dollars_chart, ("Year-end bundle settlement per hospital", SETTLED, "Direction",
+                                 (("Paid to the hospital", "Paid back by the hospital"), ("#1f5f8b", "#d95f02"))),
+                 {"rows": scored.select(Provider="Hospital", Dollars=SETTLED, Group=pl.when(pl.col(SETTLED) >= 0)
+                                        .then(pl.lit("Paid to the hospital"))
+                                        .otherwise(pl.lit("Paid back by the hospital"))).to_dicts()},
+                 key="inc_bundle_chart",
                  alt_text="Bar chart of what each hospital is paid, or pays back, at the end of the year.")
-    by_network(out, "Paid to (+) or by (-) the hospital ($)", "Paid or paying back")
+    by_network(out, SETTLED, "Paid or paying back")
 
 
 tabs = st.tabs(["Withhold and earn back", "Per-measure bonuses", "Shared savings", "Bundled payments"])
