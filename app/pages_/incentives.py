@@ -96,8 +96,8 @@ def pay(run_id: str, kind: str, design: inc.Scenario, _table: pl.DataFrame) -> i
 def not_scored(missing: pl.DataFrame) -> None:
     """Providers left out of a lever and why: never shown as $0, which would read as "scored and earned nothing"."""
     if not missing.is_empty():
-        st.markdown(f"**Not scored ({missing.height})**: too few to report, or hidden to protect patients' privacy, "
-                    "this year. They are neither paid nor charged under this lever.")
+        st.markdown(f"**Not scored this year ({missing.height})**, for the reason given: neither paid nor charged "
+                    "under this lever.")
         st.dataframe(missing, hide_index=True)
 
 
@@ -111,14 +111,14 @@ def by_network(providers: pl.DataFrame, money: str, paid_words: str) -> None:
         hide_index=True, column_config={money: MONEY})
 
 
-def dollars_chart(title: str, x_title: str, color_title: str, colors: tuple = ()) -> alt.Chart:
+def dollars_chart(heading: str, x_title: str, color_title: str, colors: tuple = ()) -> alt.Chart:
     scale = alt.Scale(domain=list(colors[0]), range=list(colors[1])) if colors else alt.Undefined
     return alt.Chart(alt.NamedData("rows")).mark_bar().encode(
         x=alt.X("sum(Dollars):Q", title=x_title),
         y=alt.Y("Provider:N", sort="-x", title=None, axis=alt.Axis(labelLimit=240)),
         color=alt.Color("Group:N", title=color_title, scale=scale, legend=LEGEND),
         tooltip=["Provider:N", "Group:N", alt.Tooltip("Dollars:Q", format="$,.0f")],
-    ).properties(title=title, height=alt.Step(22))
+    ).properties(title=heading, height=alt.Step(22))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -241,6 +241,10 @@ def withhold_tab() -> None:
         .alias("Could flip by chance"), pl.col("not_scored_reason").alias("Not scored because")),
         hide_index=True, key="inc_table", column_config={
             c: MONEY for c in ("Adjustment, proposed ($)", "Adjustment, current ($)", "Change ($)")})
+    absent = [u for u in members(program) if u not in set(out["provider_id"])]
+    not_scored(pl.DataFrame({"Provider": [names[u] for u in absent], "Care network": map(network_name, absent),
+                             "Not scored because": "No measure of this design can be reported: too few "
+                                                   "patients, or hidden to protect privacy"}))
 
     chart_data = out.filter(pl.col("total_score").is_not_null()).select(
         pl.col("name").alias("Provider"), pl.col("dollars_change_proposed").alias("Change"),

@@ -58,16 +58,32 @@ def by_name(frame, name_column: str, column: str) -> dict:
     return dict(zip(frame[name_column], frame[column]))
 
 
-def assert_not_scored_says_why(at, name_column: str, money: str, rows: pl.DataFrame):
+def assert_not_scored_says_why(at, name_column: str, money: str, rows: pl.DataFrame, *also: str):
     """A provider whose input is too few or hidden is listed as not scored, with those words, and has no dollars
     in the paid table: not scored, not $0."""
     hidden = rows.filter(pl.col("status") != "ok")
     assert hidden.height > 0  # the demo run has such providers, or this check would prove nothing
     paid = set(grid(at, name_column, money)[name_column])
-    why = by_name(grid(at, name_column, "Care network", "Not scored because"), name_column, "Not scored because")
+    why = by_name(grid(at, name_column, "Not scored because", *also), name_column, "Not scored because")
     for name, status in hidden.select("name", "status").iter_rows():
         assert name not in paid, name
         assert why[name] == STATUS_WORDS[status], (name, why.get(name))
+
+
+# ---- withhold and earn back
+
+
+def test_every_hospital_is_either_scored_or_listed_as_not_scored(payer):
+    """The opening design's measures; a hospital with none of them reported this year is listed, not dropped."""
+    design = ["readmission_30d", "followup_7d", "would_recommend", "falls_with_injury"]
+    r = results()
+    ok = set(r.filter(pl.col("metric_id").is_in(design), pl.col("period") == max(r["period"]),
+                      pl.col("stratum") == "all", pl.col("status") == "ok")["unit_id"])
+    hospitals = names("hospital")
+    scored = set(grid(payer, "Provider", "Payment factor")["Provider"])
+    listed = set(grid(payer, "Provider", "Care network", "Not scored because")["Provider"])
+    assert scored == {n for u, n in hospitals.items() if u in ok}
+    assert listed == {n for u, n in hospitals.items() if u not in ok} != set()
 
 
 # ---- per-measure bonuses
@@ -87,7 +103,7 @@ def test_raising_a_bonus_raises_the_total_by_the_amount_times_providers_at_targe
     assert before == 10_000 * reached
     at.number_input(key="inc_bonus_amount_followup_7d").set_value(15_000.0).run()
     assert metric_value(at, "Paid in bonuses") - before == 5_000 * reached
-    assert_not_scored_says_why(at, "Provider", "Bonus ($)", rows)
+    assert_not_scored_says_why(at, "Provider", "Bonus ($)", rows, "Measure")
 
 
 def test_partial_credit_pays_the_share_of_the_way_to_the_target(payer):
