@@ -66,18 +66,57 @@ def difference_ci(p1, l1, u1, p0, l0, u0) -> tuple[float, float, float]:
     return d - np.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2), d, d + np.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
 
 
-def funnel_limits(kind: str, target: float, exposure, z=Z95):
-    """Spiegelhalter funnel limits around `target` for a unit with the given denominator (or expected)."""
+def ratio_mover(p1, l1, u1, p0, l0, u0) -> tuple[float, float, float]:
+    """Ratio p1 / p0 with a 95% interval from the two groups' own intervals (MOVER-R, Donner and Zou 2012).
+    Undefined (nan) when the reference value or its lower limit is 0."""
+    p1, l1, u1, p0, l0, u0 = (np.asarray(v, float) for v in (p1, l1, u1, p0, l0, u0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prod = p1 * p0
+        low = (prod - np.sqrt(np.maximum(prod ** 2 - l1 * u0 * (2 * p1 - l1) * (2 * p0 - u0), 0))) / (u0 * (2 * p0 - u0))
+        high = (prod + np.sqrt(np.maximum(prod ** 2 - u1 * l0 * (2 * p1 - u1) * (2 * p0 - l0), 0))) / (l0 * (2 * p0 - l0))
+        bad = (p0 <= 0) | (l0 <= 0)
+        return (np.where(bad, np.nan, low), np.where(bad, np.nan, p1 / p0), np.where(bad | (high < 0), np.nan, high))
+
+
+def funnel_sd(kind: str, target: float, exposure) -> np.ndarray:
+    """The sd of a unit's value under the target alone, given its denominator (or expected count for O/E)."""
     exposure = np.asarray(exposure, float)
     with np.errstate(divide="ignore", invalid="ignore"):
         if kind == "proportion":
-            half = z * np.sqrt(target * (1 - target) / exposure)
-            return np.clip(target - half, 0, 1), np.clip(target + half, 0, 1)
+            return np.sqrt(target * (1 - target) / exposure)
         if kind == "o_e":  # exposure = expected count; the ratio's Poisson sd is 1/sqrt(E)
-            half = z / np.sqrt(exposure)
-            return np.maximum(target - half, 0), target + half
-        half = z * np.sqrt(target / exposure)  # rates: exposure in reporting units
-        return np.maximum(target - half, 0), target + half
+            return 1 / np.sqrt(exposure)
+        return np.sqrt(target / exposure)  # rates: exposure in reporting units
+
+
+def overdispersion(kind: str, target: float, values, exposure, trim: float = 0.1) -> tuple[float, float]:
+    """(phi, tau2): how much more units vary than chance alone predicts (Spiegelhalter 2005, Stat Med 24:1185).
+
+    z-scores against the target are winsorized at `trim` and 1 - `trim`; phi is their mean square (1 = no
+    overdispersion). tau2 is the between-unit variance of the additive random-effects model (DerSimonian-Laird
+    form on the winsorized z), 0 when phi <= 1."""
+    values, exposure = np.asarray(values, float), np.asarray(exposure, float)
+    sd = funnel_sd(kind, target, exposure)
+    ok = np.isfinite(values) & np.isfinite(sd) & (sd > 0)
+    if ok.sum() < 3:
+        return 1.0, 0.0
+    z = (values[ok] - target) / sd[ok]
+    lo, hi = np.quantile(z, [trim, 1 - trim])
+    z = np.clip(z, lo, hi)
+    n, phi = len(z), float(np.mean(z ** 2))
+    w = 1 / sd[ok] ** 2
+    tau2 = max(0.0, (n * phi - (n - 1)) / (w.sum() - (w ** 2).sum() / w.sum()))
+    return phi, float(tau2)
+
+
+def funnel_limits(kind: str, target: float, exposure, z=Z95, phi: float = 1.0, tau2: float = 0.0):
+    """Spiegelhalter funnel limits around `target` for a unit with the given denominator (or expected count).
+    With overdispersion: `phi` > 1 widens them multiplicatively, `tau2` > 0 additively (random effects)."""
+    sd = funnel_sd(kind, target, exposure)
+    half = z * np.sqrt(max(phi, 1.0) * sd ** 2 + tau2)
+    if kind == "proportion":
+        return np.clip(target - half, 0, 1), np.clip(target + half, 0, 1)
+    return np.maximum(target - half, 0), target + half
 
 
 def add_statistics(raw: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:

@@ -67,3 +67,13 @@ def test_clabsi_outlier_and_experience_leader(public):
     for period in ("2024", "2025"):
         assert _row(public, "clabsi_rate", "HOSP-005", period)["comparison"] == "worse"
         assert _row(public, "would_recommend", "HOSP-002", period)["comparison"] == "better"
+
+
+def test_dual_eligible_gap_found_by_the_equity_statistics(public):
+    from carescore import equity
+
+    groups = public.filter(pl.col("metric_id") == "followup_7d", pl.col("level") == "all", pl.col("period") == "2025",
+                           pl.col("stratum") == "dual_eligible")
+    dual = equity.against_reference(groups, "false").filter(pl.col("stratum_value") == "true").row(0, named=True)
+    assert dual["gap_high"] < 0 and dual["ratio_high"] < 1  # both intervals exclude "no difference"
+    assert equity.spread(groups, "false")["index_of_disparity"] > 10
