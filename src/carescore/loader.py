@@ -35,6 +35,8 @@ METRIC_KEYS = {
 }
 FACT_KEYS = {"id": True, "description": True, "grain": True, "requires": True, "units": True,
              "parents": False, "columns": True, "sql": True}
+DEFINITION_KEYS = {"args": True, "description": True, "sql": True}
+DEFINITIONS = "definitions.yaml"  # beside facts/ and the domain folders
 
 
 class _Doc:
@@ -176,7 +178,48 @@ def _str(doc, key, default=None):
     return str(value).strip() if value is not None else None
 
 
-def load_fact(path: Path, problems: list[Diagnostic]) -> Fact | None:
+def load_definitions(path: Path, problems: list[Diagnostic]) -> dict[str, tuple[tuple[str, ...], exp.Expression]]:
+    """Shared expressions that fact views call like functions: name -> (argument names, body)."""
+    if not path.exists():
+        return {}
+    node = read_yaml(path, problems)
+    if not isinstance(node, dict):
+        return {}
+    out = {}
+    for name, spec in node.items():
+        doc = _Doc(str(path), spec)
+        if not isinstance(spec, dict) or not _check_keys(doc, DEFINITION_KEYS, f"definition {name}", problems):
+            continue
+        try:
+            body = sqlglot.parse_one(str(spec["sql"]), dialect="duckdb")
+        except sqlglot.errors.ParseError as err:
+            problems.append(Diagnostic(doc.value_loc("sql"), "F005", f"definition {name}: cannot parse SQL: {err}"))
+            continue
+        out[str(name).lower()] = (tuple(str(a) for a in spec["args"]), body)
+    return out
+
+
+def expand(sql: str, definitions: dict, loc: Loc, problems: list[Diagnostic]) -> str:
+    """The fact's SQL with every call of a shared definition replaced by its body, arguments substituted."""
+    tree = sqlglot.parse_one(sql, dialect="duckdb")
+    for call in list(tree.find_all(exp.Anonymous)):
+        if call.name.lower() not in definitions:
+            continue
+        args, body = definitions[call.name.lower()]
+        if len(call.expressions) != len(args):
+            problems.append(Diagnostic(loc, "F006", f"{call.name} takes {len(args)} argument(s) ({', '.join(args)}); "
+                                       f"got {len(call.expressions)}"))
+            continue
+        given = dict(zip(args, call.expressions))
+        body = body.copy()
+        for column in list(body.find_all(exp.Column)):
+            if not column.table and column.name in given:
+                column.replace(given[column.name].copy())
+        call.replace(body)
+    return tree.sql(dialect="duckdb", pretty=True)
+
+
+def load_fact(path: Path, problems: list[Diagnostic], definitions: dict | None = None) -> Fact | None:
     node = read_yaml(path, problems)
     if node is None:
         return None
@@ -201,12 +244,17 @@ def load_fact(path: Path, problems: list[Diagnostic]) -> Fact | None:
             problems.append(Diagnostic(units_doc.value_loc(level), "F004",
                                        f"unit column '{column}' of level '{level}' is not a declared column"
                                        + did_you_mean(column, names)))
+    try:
+        sql = expand(str(node["sql"]), definitions or {}, doc.value_loc("sql"), problems)
+    except sqlglot.errors.ParseError as err:
+        problems.append(Diagnostic(doc.value_loc("sql"), "F007", f"fact {node['id']}: cannot parse SQL: {err}"))
+        return None
     return Fact(
         id=str(node["id"]), description=_str(doc, "description"), grain=_str(doc, "grain"),
         requires=tuple(node["requires"]), units=tuple((str(k), str(v)) for k, v in node["units"].items()),
         parents=tuple((str(k), str(v)) for k, v in (node.get("parents") or {}).items()),
-        columns=tuple(columns), sql=str(node["sql"]).strip(), loc=doc.key_loc("id"),
-        source_hash=_hash(path.read_text()),
+        columns=tuple(columns), sql=sql, loc=doc.key_loc("id"),
+        source_hash=_hash(path.read_text() + sql),  # the expanded SQL: a changed definition changes the hash
     )
 
 
@@ -321,12 +369,13 @@ def load_catalog(root: Path) -> Catalog:
     root = Path(root)
     problems: list[Diagnostic] = []
     facts: dict[str, Fact] = {}
+    definitions = load_definitions(root / DEFINITIONS, problems)
     for path in sorted((root / "facts").glob("*.yaml")):
-        fact = load_fact(path, problems)
+        fact = load_fact(path, problems, definitions)
         if fact:
             facts[fact.id] = fact
     metrics: dict[str, Metric] = {}
-    for path in sorted(p for p in root.rglob("*.yaml") if p.parent.name != "facts"):
+    for path in sorted(p for p in root.rglob("*.yaml") if p.parent.name != "facts" and p != root / DEFINITIONS):
         metric = load_metric(path, facts, problems)
         if metric is None:
             continue
