@@ -1,9 +1,20 @@
 """Status of every value and small-number protection.
 
-Primary: a count of 1-10 (people, events) is never published; a denominator below the metric's minimum is
-"too few to report". Complementary: published cells add up (strata to their unit, units to the whole
-population, providers to their network), so a hidden cell must never be the only hidden member of such
-a sum, or subtraction would reveal it. We hide the smallest other member until no sum has exactly one.
+**Primary.** A count of 1 to 10 (people, events) is never published; a denominator below the measure's
+minimum is "too few to report".
+
+**Complementary.** Published results add up: patient groups to their unit, units to the whole population,
+providers to their network. A hidden result must never be the only hidden member of such a sum, or
+subtraction would reveal it, so the smallest other member is hidden too, until no sum has exactly one.
+
+**Audit.** One sum at a time is not enough: several sums together can still pin down a hidden result. For
+each measure and year, all its sums over the hidden results are solved together, exactly (integer arithmetic,
+the same answer on every machine), and any hidden result they determine gets one more neighbour hidden,
+until none is determined.
+
+**Measures that count the same people** (for example 7- and 30-day follow-up after the same discharges)
+publish the same denominators, so a count shown by one is public for all of them: their sums are protected
+and audited once more together, and a result hidden there is hidden in each of them.
 """
 
 from __future__ import annotations
