@@ -85,7 +85,7 @@ ref_label = ad.group_label(dimension, reference)
 spec = ad.chart(equity_chart, (f"Result by group, {names[where]}, {period}",
                                f"Gap to the reference group ({ref_label})",
                                ad.STRATA[dimension], unit_words.capitalize(), f"Gap to {ref_label} ({gap_words})"),
-                {"groups": frame.to_dicts(), "zero": [{"x": 0.0}]}, key="eq_chart",
+                {"groups": frame.drop("Patients or cases"), "zero": pl.DataFrame({"x": [0.0]})}, key="eq_chart",
                 alt_text=f"Two dot charts of {m['title']} by {ad.STRATA[dimension].lower()}: each group's result "
                 f"with its interval, and its gap to {ref_label} with the gap's interval; the dashed line is no gap.")
 st.dataframe(frame.drop("Value", "Low", "High", "Gap", "GapLow", "GapHigh"), hide_index=True, key="eq_table")

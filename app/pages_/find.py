@@ -41,7 +41,7 @@ period = st.selectbox("Year", periods[::-1], key="find_period")
 if not chosen:
     st.stop()
 
-rows = (ad.unit_rows(ad.public(run))
+rows = (ad.public_by_unit(run)
         .filter(pl.col("unit_id").is_in(chosen), pl.col("stratum") == "all", pl.col("period") == period))
 if rows.height == 0:
     st.info("The network does not yet track measures for the places you picked, so there is nothing to compare. "
@@ -90,7 +90,7 @@ for mid in metric_ids:
     st.divider()
 
 
-def compare_chart(title: str, places: int) -> alt.FacetChart:
+def compare_chart(title: str) -> alt.FacetChart:
     base = alt.Chart()  # the data comes from the facet, so each row gets only its own measure
     tooltip = ["Place:N", "Measure:N", "Shown:N", "Range:N"]
     dots = base.mark_point(filled=True, size=90).encode(
@@ -103,14 +103,14 @@ def compare_chart(title: str, places: int) -> alt.FacetChart:
                                                 tooltip=tooltip)
     average = base.mark_rule(strokeDash=[4, 3], color="#555").encode(x="Average:Q")
     header = alt.Header(labelAngle=0, labelAlign="left", labelLimit=240)
-    return (alt.layer(bars, dots, average).properties(width=380, height=28 * places)
+    return (alt.layer(bars, dots, average).properties(width=380, height=alt.Step(28))
             .facet(row=alt.Row("Measure:N", title=None, header=header), data=alt.NamedData("rows"))
             .resolve_scale(x="independent").properties(title=title))
 
 
 if chart_rows:
-    ad.chart(compare_chart, (f"{ad.DOMAINS[domain]}: results with their likely range, {period}", len(chosen)),
-             {"rows": chart_rows}, key="find_chart",
+    ad.chart(compare_chart, (f"{ad.DOMAINS[domain]}: results with their likely range, {period}",),
+             {"rows": pl.DataFrame(chart_rows)}, key="find_chart",
              alt_text=f"Chart of {ad.DOMAINS[domain].lower()} results for {', '.join(names[u] for u in chosen)}: "
              "a dot for each result, a line for its likely range and a dashed line for the network average.")
 

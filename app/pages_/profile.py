@@ -28,7 +28,7 @@ st.header(unit["name"])
 st.write(f"{unit['type_label']} in {unit['town']} (zip code {unit['zip']}), part of "
          f"{ad.unit_label(run, unit['network_id'])}.")
 
-rows = ad.unit_rows(ad.public(run)).filter(pl.col("unit_id") == uid, pl.col("stratum") == "all")
+rows = ad.public_by_unit(run).filter(pl.col("unit_id") == uid, pl.col("stratum") == "all")
 latest = periods[-1]
 now = rows.filter(pl.col("period") == latest)
 if now.filter(pl.col("status") == "ok").height == 0:
@@ -131,7 +131,7 @@ def trend_chart(title: str, y_title: str, place: str) -> alt.LayerChart:
 
 # Axis titles stay short: a long vertical title squeezes the plot to nothing in Vega's "fit" layout.
 ad.chart(trend_chart, (f"{m['title']}: {unit['name']} and the network average", unit_words.capitalize(),
-                       unit["name"]), {"points": points}, key="profile_chart",
+                       unit["name"]), {"points": pl.DataFrame(points)}, key="profile_chart",
          alt_text=f"Line chart of {m['title']} by year for {unit['name']} (solid) and the network average "
          "(dashed), with the likely range of each yearly result.")
 st.caption(f"{m['plain_language']} {ad.direction_words(m)}.")

@@ -44,7 +44,7 @@ else:
     shown = units.filter(pl.col("provider_type") == ptype)
     if network != "ALL":
         shown = shown.filter(pl.col("network_id") == network)
-    pool = ad.unit_rows(results).filter(pl.col("unit_id").is_in(shown["unit_id"].to_list()))
+    pool = ad.results_by_unit(run).filter(pl.col("unit_id").is_in(shown["unit_id"].to_list()))
 metric_ids = [mid for mid, m in catalog.items() if m["domain"] in domains]
 overall = results.filter(pl.col("level") == "all", pl.col("stratum") == "all", pl.col("metric_id").is_in(metric_ids))
 rows = pl.concat([overall, pool.filter(pl.col("stratum") == "all", pl.col("metric_id").is_in(metric_ids))])
@@ -127,7 +127,7 @@ m = catalog[mid]
 scale, unit_words = ad.chart_scale(m)
 st.caption(f"{m['plain_language']} {ad.direction_words(m)}. Target: "
            f"{ad.fmt_value(m, m['target']) if m['target'] is not None else 'none set'}.")
-level_rows = (ad.unit_rows(results) if kind == "unit" else results.filter(pl.col("level") == "network"))
+level_rows = (ad.results_by_unit(run) if kind == "unit" else results.filter(pl.col("level") == "network"))
 units_now = level_rows.filter(pl.col("metric_id") == mid, pl.col("stratum") == "all", pl.col("period") == period,
                               pl.col("unit_id").is_in(list(names)), pl.col("value").is_not_null())
 reference = overall.filter(pl.col("metric_id") == mid, pl.col("period") == period)["value"].first()
@@ -154,8 +154,8 @@ if units_now.height and reference is not None and m["kind"] in ("proportion", "r
                "rate": f"Exposure ({m['denominator']['sql'] if m.get('denominator') else 'denominator'} / "
                        f"{m['per']:,})"}[m["kind"]]
     spec = ad.chart(funnel_chart, (f"Funnel plot: {m['title']}, {period}", x_title, unit_words.capitalize()),
-                    {"limits": limits, "reference": [{"y": reference * scale}],
-                     "units": pts.select("exposure", "Value", "Unit", "Shown", "Outlier", "status").to_dicts()},
+                    {"limits": pl.DataFrame(limits), "reference": pl.DataFrame({"y": [reference * scale]}),
+                     "units": pts.select("exposure", "Value", "Unit", "Shown", "Outlier", "status")},
                     key="sc_chart",
                     alt_text=f"Funnel plot of {m['title']} for {pts.height} units against their size, with the "
                     "whole-network value as a line and 95% and 99.8% control limits; "
@@ -167,7 +167,7 @@ elif units_now.height:
                                  Unit=pl.col("unit_id").replace_strict(names, default=pl.col("unit_id")))
     spec = ad.chart(interval_chart, (f"{m['title']} by unit with 95% intervals, {period}",
                                      unit_words.capitalize()),
-                    {"units": pts.select("Value", "Low", "High", "Unit", "status").to_dicts()}, key="sc_chart",
+                    {"units": pts.select("Value", "Low", "High", "Unit", "status")}, key="sc_chart",
                     alt_text=f"Dot chart of {m['title']} for {pts.height} units, each with its 95% interval.")
 if units_now.height:
     st.download_button("Download this chart (PNG)", lambda: ad.chart_png(spec), file_name=f"{mid}_{period}.png",

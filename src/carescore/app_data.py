@@ -8,6 +8,7 @@ between sessions is safe and keeps every rerun well under the 300 ms budget.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import types
@@ -67,12 +68,25 @@ def _root() -> str:
     return str(store.root_dir())
 
 
+def _long_lived(value):
+    """Take everything alive now out of the garbage collector's sight, and return `value`.
+
+    Streamlit collects garbage after every rerun (`runner.postScriptGC`), walking every object the process
+    holds: with the libraries, Altair's schema and a run's tables that is ~200k objects and 70-160 ms, and the
+    server sends nothing to the browser until it is done. Called when something that lives as long as the
+    process has just been loaded (a run's tables, a compiled chart), so later collections walk only what one
+    rerun made. Freezing is cheap and happens a few times per published run; frozen objects are still freed by
+    reference counting, only cycles among them (a little garbage of the rerun that froze them) stay."""
+    gc.freeze()
+    return value
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _read(kind: str, root: str, run: str):
     readers = {"public": store.read_public, "results": store.read_results, "units": store.read_units,
                "catalog": store.read_catalog, "manifest": store.read_manifest,
                "exclusions": store.read_exclusions, "dq": lambda root, run_id: store.read_frame("dq", root, run_id)}
-    return readers[kind](root=root, run_id=run)
+    return _long_lived(readers[kind](root=root, run_id=run))
 
 
 def public(run: str) -> pl.DataFrame:
@@ -121,9 +135,24 @@ def unit_rows(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
+def _by_unit(kind: str, root: str, run: str) -> pl.DataFrame:
+    return unit_rows(_read(kind, root, run))
+
+
+def public_by_unit(run: str) -> pl.DataFrame:
+    """`unit_rows` of the public table, worked out once per run (a unique over every row costs ~25 ms)."""
+    return _by_unit("public", _root(), run)
+
+
+def results_by_unit(run: str) -> pl.DataFrame:
+    """`unit_rows` of the unsuppressed results, once per run: call only after `auth.require`."""
+    return _by_unit("results", _root(), run)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
 def _unit_index(root: str, run: str) -> pl.DataFrame:
     """Units that can be searched, with the words a search matches and how many results each reports."""
-    reported = (unit_rows(_read("public", root, run)).filter(pl.col("stratum") == "all")
+    reported = (_by_unit("public", root, run).filter(pl.col("stratum") == "all")
                 .group_by("unit_id").agg(reported=(pl.col("status") == "ok").sum(), measures=pl.len()))
     u = _read("units", root, run).filter(pl.col("provider_type") != "network")
     return (u.join(reported, on="unit_id", how="left")
@@ -216,24 +245,34 @@ def direction_words(metric: dict) -> str:
         metric["direction"], "Neither higher nor lower is better")
 
 
-
-
-
 # A chart builder is the same chart shape for as long as its source file is unchanged.
 @st.cache_resource(show_spinner=False, max_entries=256,
                    hash_funcs={types.FunctionType: lambda f: (f.__code__.co_filename, f.__qualname__,
                                                               f.__code__.co_code)})
-def _compiled(build, args: tuple) -> dict:
-    return build(*args).to_dict()
+def _compiled(build, shape: tuple) -> str:
+    return _long_lived(json.dumps(build(*shape).to_dict()))
 
 
-def chart(build, args: tuple, data: dict[str, list[dict]], alt_text: str, key: str | None = None) -> dict:
+def _slot(i: int) -> str:
+    return f"__chart_text_{i}__"
+
+
+def chart(build, args: tuple, data: dict[str, pl.DataFrame | list[dict]], alt_text: str,
+          key: str | None = None) -> dict:
     """Show an Altair chart whose data are named datasets (`alt.NamedData`).
 
-    Altair validates a spec against the Vega-Lite schema every time it is built, which costs ~100 ms a chart;
-    `build(*args)` runs once per chart shape and each rerun only swaps in the data. Returns the full spec
-    (for a PNG download)."""
-    spec = {**_compiled(build, args), "datasets": data}
+    Altair validates a spec against the Vega-Lite schema every time it is built, which costs 50-250 ms a chart.
+    So `build(*args)` runs once per chart shape: each text argument (a title, an axis title, a place's name) is
+    built as a placeholder and filled into the compiled spec, so another measure, year or place does not build
+    the chart again; other arguments (colours, say) are part of the shape. Datasets are Polars frames (sent to
+    the browser as Arrow, with no copy through pandas) or lists of rows. Returns the full spec (for a PNG
+    download)."""
+    shape = tuple(_slot(i) if isinstance(a, str) else a for i, a in enumerate(args))
+    text = _compiled(build, shape)
+    for i, a in enumerate(args):
+        if isinstance(a, str):
+            text = text.replace(_slot(i), json.dumps(a)[1:-1])
+    spec = {**json.loads(text), "datasets": data}
     st.vega_lite_chart(spec=dict(spec), alt=alt_text, key=key, width="stretch")
     return spec
 
@@ -242,7 +281,9 @@ def chart_png(spec: dict) -> bytes:
     """A chart as PNG for a download button; called only when the button is pressed."""
     import vl_convert as vlc  # here, not at the top: it is large and most page views never need it
 
-    return vlc.vegalite_to_png(json.dumps(spec, default=str), scale=2)
+    datasets = {name: rows.to_dicts() if isinstance(rows, pl.DataFrame) else rows
+                for name, rows in spec.get("datasets", {}).items()}
+    return vlc.vegalite_to_png(json.dumps({**spec, "datasets": datasets}, default=str), scale=2)
 
 
 def network_averages(run: str) -> dict[tuple[str, str], float]:
