@@ -145,7 +145,8 @@ def scenario(sid: str, weights: dict[str, float], threshold: str, benchmark: str
 
 def gains_chart() -> alt.Chart:
     return alt.Chart(alt.NamedData("providers")).mark_bar().encode(
-        x=alt.X("Change:Q", title="Change in payment adjustment versus the current program ($)"),
+        x=alt.X("Change:Q", title="Change in payment adjustment versus the current program ($)",
+                axis=alt.Axis(format="$,.0f")),
         y=alt.Y("Provider:N", sort="-x", title=None, axis=alt.Axis(labelLimit=240)),
         color=alt.Color("Versus current:N", scale=alt.Scale(domain=["gains", "same", "loses"],
                                                            range=["#1f5f8b", "#aaaaaa", "#d95f02"])),
@@ -154,7 +155,7 @@ def gains_chart() -> alt.Chart:
     ).properties(title="Who gains and who loses versus the current program", height=alt.Step(24))
 
 
-def withhold_tab() -> None:
+def withhold_tab(shown: bool) -> None:
     st.write("Design a pay-for-performance program: choose measures and weights, how points are earned, and how "
              "much of each provider's payment is withheld and earned back. Providers are scored the way Medicare's "
              "Hospital Value-Based Purchasing program scores hospitals, and the withheld money is paid back in "
@@ -210,6 +211,8 @@ def withhold_tab() -> None:
             if lo is not None or hi is not None:
                 fixed[mid] = (None if lo is None else lo / scale, None if hi is None else hi / scale)
     proposed = scenario("proposed", weights, threshold, benchmark, withhold, base, fixed)
+    if not shown:
+        return
 
     try:
         now, new = pay(run, program, current, long), pay(run, program, proposed, long)
@@ -272,7 +275,7 @@ def withhold_tab() -> None:
 # Per-measure bonuses
 
 
-def bonus_tab() -> None:
+def bonus_tab(shown: bool) -> None:
     st.write("A **per-measure bonus** pays a set amount to every provider that reaches a target on one measure, on "
              "top of its usual payment; nobody pays anything in. With a partial-credit start, a provider between "
              "that start and the target earns part of the bonus in proportion to how far along it is (halfway "
@@ -306,6 +309,8 @@ def bonus_tab() -> None:
             partial = None
         bonuses.append(inc.MetricBonus(mid, m["direction"], target / scale, amount,
                                        None if partial is None else partial / scale))
+    if not shown:
+        return
     if not bonuses:
         st.info("Pick at least one measure, with a target, to pay a bonus on.")
         return
@@ -386,7 +391,7 @@ def savings_result(saved: float, score: float | None, msr: float, gate: int) -> 
     return "Shares savings"
 
 
-def savings_tab() -> None:
+def savings_tab(shown: bool) -> None:
     st.write("**Shared savings** rewards a primary-care practice for spending less on its patients' care than "
              "expected, as long as quality holds. Each practice gets a spending benchmark: what its own patients "
              "would cost per member per month at the whole network's spending for people like them this year, so "
@@ -407,6 +412,8 @@ def savings_tab() -> None:
     st.caption("The quality score (0 to 100) is earned as in the withhold program: each measure earns points from "
                f"last year's median practice up to the average of last year's top 10%. Spending is {performance}'s "
                "total cost of care per member per month.")
+    if not shown:
+        return
     if gate and not quality:
         st.info("A quality gate needs quality measures: pick at least one, or set the lowest score paid to 0.")
         return
@@ -483,7 +490,7 @@ def bundle_result(gap: float, paid: float) -> str:
     return text + (" (limited)" if abs(paid) < abs(gap) - 0.01 else "")
 
 
-def bundle_tab() -> None:
+def bundle_tab(shown: bool) -> None:
     episodes = [m for m in EPISODES if m in catalog]
     episode = st.selectbox("An episode is", episodes, format_func=EPISODES.get, key="inc_bundle_episode")
     st.write(f"A **bundled payment** sets one target price for a whole episode of care, {EPISODES[episode]}, "
@@ -501,6 +508,8 @@ def bundle_tab() -> None:
                     key="inc_bundle_stop_gain") / 100
     loss = d.slider("Stop-loss, as a share of target spending", 0, 100, 20, 5, format="%d%%",
                     key="inc_bundle_stop_loss") / 100
+    if not shown:
+        return
     table = engine_rows("hospital")
     if price is None or episode not in set(table["measure_id"]):
         st.info("Set a target price; this lever needs at least one hospital whose episode spending is reported.")
@@ -546,7 +555,10 @@ def bundle_tab() -> None:
     by_network(out, SETTLED, "Paid or paying back")
 
 
-tabs = st.tabs(["Withhold and earn back", "Per-measure bonuses", "Shared savings", "Bundled payments"])
+# Only the open tab computes and draws its results. Every tab still draws its inputs: Streamlit forgets the value
+# of a widget it did not draw, and the analyst's choices must survive a look at another lever.
+tabs = st.tabs(["Withhold and earn back", "Per-measure bonuses", "Shared savings", "Bundled payments"],
+               key="inc_lever", on_change="rerun")
 for tab, show in zip(tabs, (withhold_tab, bonus_tab, savings_tab, bundle_tab)):
     with tab:
-        show()
+        show(bool(tab.open))

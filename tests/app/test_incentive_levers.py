@@ -23,6 +23,14 @@ def payer(app):
     return app
 
 
+def open_lever(at, tab: str):
+    """Open one lever's tab (only the open tab computes and shows its results)."""
+    at.session_state["inc_lever"] = tab
+    at.run()
+    no_errors(at)
+    return at
+
+
 def results() -> pl.DataFrame:
     root = store.root_dir()
     return pl.read_parquet(root / "runs" / store.current_run_id(root) / "results.parquet")
@@ -90,7 +98,7 @@ def test_every_hospital_is_either_scored_or_listed_as_not_scored(payer):
 
 
 def test_raising_a_bonus_raises_the_total_by_the_amount_times_providers_at_target(payer):
-    at = payer
+    at = open_lever(payer, "Per-measure bonuses")
     at.segmented_control(key="inc_bonus_kind").set_value("hospital").run()
     at.multiselect(key="inc_bonus_measures_hospital").set_value(["followup_7d"]).run()
     at.number_input(key="inc_bonus_target_followup_7d").set_value(50.0).run()
@@ -107,7 +115,7 @@ def test_raising_a_bonus_raises_the_total_by_the_amount_times_providers_at_targe
 
 
 def test_partial_credit_pays_the_share_of_the_way_to_the_target(payer):
-    at = payer
+    at = open_lever(payer, "Per-measure bonuses")
     at.segmented_control(key="inc_bonus_kind").set_value("hospital").run()
     at.multiselect(key="inc_bonus_measures_hospital").set_value(["followup_7d"]).run()
     at.number_input(key="inc_bonus_target_followup_7d").set_value(55.0).run()
@@ -143,6 +151,7 @@ def expected_shared_savings(msr: float, share: float, cap: float) -> pl.DataFram
 
 
 def set_savings(at, msr: float, share: int, cap: int, gate: int):
+    open_lever(at, "Shared savings")
     at.selectbox(key="inc_ss_adjust").set_value("age_band")
     at.slider(key="inc_ss_msr").set_value(msr)
     at.slider(key="inc_ss_share").set_value(share)
@@ -185,6 +194,7 @@ def test_a_quality_gate_that_fails_zeroes_that_practices_shared_savings(payer):
 
 
 def set_bundle(at, price: float, discount: float, gain: int, loss: int):
+    open_lever(at, "Bundled payments")
     at.selectbox(key="inc_bundle_episode").set_value("episode_cost_30d").run()
     at.number_input(key="inc_bundle_price_episode_cost_30d").set_value(price)
     at.slider(key="inc_bundle_discount").set_value(discount)
@@ -232,6 +242,19 @@ def test_the_discount_lowers_the_target_and_a_generous_target_pays_hospitals(pay
     for name, spend, episodes in ok.select("name", "value", "denominator").iter_rows():
         assert paid[name] == pytest.approx((price * 0.97 - spend) * episodes, abs=0.011), name
     assert metric_value(payer, "Paid back by hospitals") == 0
+
+
+def test_only_the_open_lever_shows_results_and_choices_survive_a_look_at_another(payer):
+    assert {"Providers scored", "Withheld and paid back"} <= {m.label for m in payer.metric}
+    assert "Paid in bonuses" not in {m.label for m in payer.metric}
+    at = open_lever(payer, "Per-measure bonuses")
+    at.multiselect(key="inc_bonus_measures_hospital").set_value(["followup_7d"]).run()
+    at.number_input(key="inc_bonus_amount_followup_7d").set_value(12_345.0).run()
+    assert "Withheld and paid back" not in {m.label for m in at.metric}
+    open_lever(at, "Bundled payments")
+    open_lever(at, "Per-measure bonuses")
+    assert at.number_input(key="inc_bonus_amount_followup_7d").value == 12_345.0
+    assert metric_value(at, "Paid in bonuses") % 12_345 == 0 < metric_value(at, "Paid in bonuses")
 
 
 # ---- the sign-in gate
