@@ -70,7 +70,8 @@ for mid, m in catalog.items():
         "Index of disparity": None if math.isnan(spread["index_of_disparity"]) else round(spread["index_of_disparity"], 1),
         "_sort": 0.0 if clear and not better else 1.0 if clear else 2.0,
     })
-table = pl.DataFrame(rows).sort("_sort", "Measure").drop("_sort")
+table = (pl.DataFrame(rows).sort("_sort", "Measure")
+         .select("Measure", "Reading", "Group result", "Reference result", "Gap", "Ratio", "Index of disparity"))
 st.dataframe(table, hide_index=True, key="es_measures")
 worse = table.filter(pl.col("Reading") == "worse for the group").height
 st.caption(f"{worse} of {table.height} measures are clearly worse for {group_label} patients than for "
@@ -81,16 +82,15 @@ st.caption(f"{worse} of {table.height} measures are clearly worse for {group_lab
 
 st.header(f"Which providers serve {group_label} patients best")
 levels = [lv for lv in ("provider", "practice", "network") if results.filter(pl.col("level") == lv).height]
-level = st.segmented_control("Compare", levels, default=levels[0], key="es_level",
-                             format_func={"provider": "Hospitals and agencies", "practice": "Primary care practices",
-                                          "network": "Networks"}.get) or levels[0]
+LEVELS = {"provider": "Hospitals and agencies", "practice": "Primary care practices", "network": "Networks"}
+level = st.segmented_control("Compare", levels, default=levels[0], key="es_level", format_func=LEVELS.get) or levels[0]
 directions = {mid: m["direction"] for mid, m in catalog.items() if dimension in m["stratify_by"]
               and m["direction"] != "neutral"}
 scores = equity.summary_score(results, directions, dimension, group, reference, level, period, min_measures=3)
 names = dict(zip(units["unit_id"], units["name"]))
 scored = scores.filter(pl.col("summary").is_not_null())
 if scored.height < 3:
-    st.info(f"Fewer than three {level} units have results for {group_label} patients on at least three "
+    st.info(f"Fewer than three {LEVELS[level].lower()} have results for {group_label} patients on at least three "
             "measures this year, so there is no fair ranking to show.")
     st.stop()
 shown = scored.with_columns(Unit=pl.col("unit_id").replace_strict(names, default=pl.col("unit_id")),
@@ -107,12 +107,12 @@ def score_chart(title: str, x_title: str, y_title: str) -> alt.Chart:
     return alt.layer(points, rules.encode(x="x:Q"), rules.encode(y="x:Q")).properties(title=title, height=380)
 
 
-ad.chart(score_chart, (f"{group_label} patients' results and gaps, {level} units, {period}",
-                       f"{group_label} patients' results (standard scores, right is better)",
-                       f"Gap to {ref_label} (standard scores, up is a smaller or favourable gap)"),
+ad.chart(score_chart, (f"{group_label} patients' results and gaps: {LEVELS[level].lower()}, {period}",
+                       f"{group_label} patients' results (standard score; right is better)",
+                       f"Gap to {ref_label} (standard score; up is better)"),
          {"units": shown.select("Unit", "group_result", "gap", "Summary", "Measures").to_dicts(),
           "zero": [{"x": 0.0}]}, key="es_chart",
-         alt_text=f"A scatter plot of {level} units: across, how good their results for {group_label} "
+         alt_text=f"A scatter plot of {LEVELS[level].lower()}: across, how good their results for {group_label} "
          f"patients are; up, how small their gap to {ref_label} patients is. Dashed lines mark the average.")
 st.dataframe(shown.select("Unit", "Summary", "Group's results", "Gap", "Measures"), hide_index=True,
              key="es_units")
