@@ -7,7 +7,7 @@ call `auth.require` before they read anything else.
 
 import streamlit as st
 
-from carescore import auth
+from carescore import app_data, auth
 
 st.set_page_config(page_title="Care in our network", page_icon=":material/health_and_safety:", layout="wide")
 
@@ -38,4 +38,7 @@ with st.sidebar:
             auth.sign_out()
             st.rerun()
 
-nav.run()
+try:
+    nav.run()
+finally:
+    app_data.import_in_background()  # once the first page is on its way

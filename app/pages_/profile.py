@@ -84,35 +84,13 @@ for domain, label in ad.DOMAINS.items():
                       "Since last year": trend(m, mid)})
     st.dataframe(pl.DataFrame(table), hide_index=True, key=f"profile_{domain}", height=ad.table_height(len(table)))
     with st.expander(f"What the {label.lower()} measures mean"):
-        for mid in mids:
-            m = catalog[mid]
-            st.markdown(f"**{m['title']}** — {m['plain_language']} {ad.direction_words(m)}. {ad.unit_note(m)}  \n"
-                        f"*How it is measured:* {m['description']}")
+        st.markdown("\n\n".join(f"**{catalog[mid]['title']}** — {catalog[mid]['plain_language']} "
+                                  f"{ad.direction_words(catalog[mid])}. {ad.unit_note(catalog[mid])}  \n"
+                                  f"*How it is measured:* {catalog[mid]['description']}" for mid in mids))
 
 if notes:
     st.markdown("**What the notes mean**")
     st.markdown("\n".join(ad.footnote_markdown(f) for f in notes.values()))
-
-st.subheader("Trend over the years")
-reported = [mid for mid in catalog if any(by_period.get((mid, p), {}).get("status") == "ok" for p in periods)]
-if not reported:
-    st.info("No measure has a reported result for this place in any year, so there is no trend to show.")
-    st.stop()
-mid = st.selectbox("Measure", reported, format_func=lambda k: catalog[k]["title"], key="profile_trend")
-m = catalog[mid]
-scale, unit_words = ad.chart_scale(m)
-points = []
-for p in periods:
-    row = by_period.get((mid, p))
-    avg = averages.get((mid, p))
-    if row and row["status"] == "ok":
-        points.append({"Year": p, "Who": unit["name"], "Value": row["value"] * scale, "Low": row["ci_low"] * scale,
-                       "High": row["ci_high"] * scale, "Shown": ad.fmt_value(m, row["value"]),
-                       "Range": ad.fmt_range(m, row["ci_low"], row["ci_high"])})
-    if avg is not None:
-        points.append({"Year": p, "Who": "Network average", "Value": avg * scale, "Low": None, "High": None,
-                       "Shown": ad.fmt_value(m, avg), "Range": ""})
-
 
 def trend_chart(title: str, y_title: str, place: str) -> alt.LayerChart:
     base = alt.Chart(alt.NamedData("points")).encode(
@@ -129,9 +107,34 @@ def trend_chart(title: str, y_title: str, place: str) -> alt.LayerChart:
     ).properties(title=title, height=280)
 
 
-# Axis titles stay short: a long vertical title squeezes the plot to nothing in Vega's "fit" layout.
-ad.chart(trend_chart, (f"{m['title']}: {unit['name']} and the network average", unit_words.capitalize(),
-                       unit["name"]), {"points": pl.DataFrame(points)}, key="profile_chart",
-         alt_text=f"Line chart of {m['title']} by year for {unit['name']} (solid) and the network average "
-         "(dashed), with the likely range of each yearly result.")
-st.caption(f"{m['plain_language']} {ad.direction_words(m)}.")
+# Another measure redraws only the trend: the tables above stay as they are.
+@st.fragment
+def trend_section(unit: dict, by_period: dict, averages: dict):
+    st.subheader("Trend over the years")
+    reported = [mid for mid in catalog if any(by_period.get((mid, p), {}).get("status") == "ok" for p in periods)]
+    if not reported:
+        st.info("No measure has a reported result for this place in any year, so there is no trend to show.")
+        return
+    mid = st.selectbox("Measure", reported, format_func=lambda k: catalog[k]["title"], key="profile_trend")
+    m = catalog[mid]
+    scale, unit_words = ad.chart_scale(m)
+    points = []
+    for p in periods:
+        row = by_period.get((mid, p))
+        avg = averages.get((mid, p))
+        if row and row["status"] == "ok":
+            points.append({"Year": p, "Who": unit["name"], "Value": row["value"] * scale,
+                           "Low": row["ci_low"] * scale, "High": row["ci_high"] * scale,
+                           "Shown": ad.fmt_value(m, row["value"]), "Range": ad.fmt_range(m, row["ci_low"], row["ci_high"])})
+        if avg is not None:
+            points.append({"Year": p, "Who": "Network average", "Value": avg * scale, "Low": None, "High": None,
+                           "Shown": ad.fmt_value(m, avg), "Range": ""})
+    # Axis titles stay short: a long vertical title squeezes the plot to nothing in Vega's "fit" layout.
+    ad.chart(trend_chart, (f"{m['title']}: {unit['name']} and the network average", unit_words.capitalize(),
+                           unit["name"]), {"points": pl.DataFrame(points)}, key="profile_chart",
+             alt_text=f"Line chart of {m['title']} by year for {unit['name']} (solid) and the network average "
+             "(dashed), with the likely range of each yearly result.")
+    st.caption(f"{m['plain_language']} {ad.direction_words(m)}.")
+
+
+trend_section(unit, by_period, averages)

@@ -121,73 +121,79 @@ def interval_chart(title: str, x_title: str) -> alt.LayerChart:
 
 
 # ---- Drill down: one metric across units (funnel plot), then one unit by stratum.
-st.header("Drill down")
-mid = st.selectbox("Measure", list(grid), format_func=lambda k: catalog[k]["title"], key="sc_metric")
-m = catalog[mid]
-scale, unit_words = ad.chart_scale(m)
-st.caption(f"{m['plain_language']} {ad.direction_words(m)}. Target: "
-           f"{ad.fmt_value(m, m['target']) if m['target'] is not None else 'none set'}.")
-level_rows = (ad.results_by_unit(run) if kind == "unit" else results.filter(pl.col("level") == "network"))
-units_now = level_rows.filter(pl.col("metric_id") == mid, pl.col("stratum") == "all", pl.col("period") == period,
-                              pl.col("unit_id").is_in(list(names)), pl.col("value").is_not_null())
-reference = overall.filter(pl.col("metric_id") == mid, pl.col("period") == period)["value"].first()
+# Another measure or unit reruns only this part: the scorecard table above is not sent to the browser again.
+@st.fragment
+def drill_down(measures: list[str], names: dict[str, str], kind: str, period: str, overall: pl.DataFrame):
+    st.header("Drill down")
+    mid = st.selectbox("Measure", measures, format_func=lambda k: catalog[k]["title"], key="sc_metric")
+    m = catalog[mid]
+    scale, unit_words = ad.chart_scale(m)
+    st.caption(f"{m['plain_language']} {ad.direction_words(m)}. Target: "
+               f"{ad.fmt_value(m, m['target']) if m['target'] is not None else 'none set'}.")
+    level_rows = (ad.results_by_unit(run) if kind == "unit" else results.filter(pl.col("level") == "network"))
+    units_now = level_rows.filter(pl.col("metric_id") == mid, pl.col("stratum") == "all", pl.col("period") == period,
+                                  pl.col("unit_id").is_in(list(names)), pl.col("value").is_not_null())
+    reference = overall.filter(pl.col("metric_id") == mid, pl.col("period") == period)["value"].first()
 
-if units_now.height and reference is not None and m["kind"] in ("proportion", "rate", "o_e"):
-    # Exposure per unit as stats.funnel_limits expects it: cases for proportions, expected events for O/E,
-    # denominator in the rate's own units (e.g. thousands of patient days) for rates.
-    exposure = {"proportion": pl.col("denominator"), "o_e": pl.col("expected"),
-                "rate": pl.col("denominator") / m["per"]}[m["kind"]]
-    pts = units_now.with_columns(exposure=exposure).filter(pl.col("exposure") > 0)
-    grid_x = np.geomspace(max(pts["exposure"].min() * 0.8, 1e-3), pts["exposure"].max() * 1.2, 80)
-    limits = []
-    for z, label in ((1.96, "95% limits"), (3.09, "99.8% limits")):
-        lo, hi = stats.funnel_limits(m["kind"], reference, grid_x, z=z)
-        limits += [{"exposure": x, "Low": a * scale, "High": b * scale, "Limits": label}
-                   for x, a, b in zip(grid_x, lo, hi)]
-    lo998, hi998 = stats.funnel_limits(m["kind"], reference, pts["exposure"].to_numpy(), z=3.09)
-    pts = pts.with_columns(
-        Value=pl.col("value") * scale, Unit=pl.col("unit_id").replace_strict(names, default=pl.col("unit_id")),
-        Shown=pl.col("value").map_elements(lambda v: ad.fmt_value(m, v), return_dtype=pl.String),
-        Outlier=pl.Series(np.where((pts["value"].to_numpy() < lo998) | (pts["value"].to_numpy() > hi998),
-                                   "outside 99.8% limits", "within limits")))
-    x_title = {"proportion": "Patients or cases (denominator)", "o_e": "Expected events (from risk adjustment)",
-               "rate": f"Exposure ({m['denominator']['sql'] if m.get('denominator') else 'denominator'} / "
-                       f"{m['per']:,})"}[m["kind"]]
-    spec = ad.chart(funnel_chart, (f"Funnel plot: {m['title']}, {period}", x_title, unit_words.capitalize()),
-                    {"limits": pl.DataFrame(limits), "reference": pl.DataFrame({"y": [reference * scale]}),
-                     "units": pts.select("exposure", "Value", "Unit", "Shown", "Outlier", "status")},
-                    key="sc_chart",
-                    alt_text=f"Funnel plot of {m['title']} for {pts.height} units against their size, with the "
-                    "whole-network value as a line and 95% and 99.8% control limits; "
-                    f"{(pts['Outlier'] != 'within limits').sum()} units fall outside the 99.8% limits.")
-elif units_now.height:
-    # Means and cost ratios have no count-based funnel: show each unit's own interval instead.
-    pts = units_now.with_columns(Value=pl.col("value") * scale, Low=pl.col("ci_low") * scale,
-                                 High=pl.col("ci_high") * scale,
-                                 Unit=pl.col("unit_id").replace_strict(names, default=pl.col("unit_id")))
-    spec = ad.chart(interval_chart, (f"{m['title']} by unit with 95% intervals, {period}",
-                                     unit_words.capitalize()),
-                    {"units": pts.select("Value", "Low", "High", "Unit", "status")}, key="sc_chart",
-                    alt_text=f"Dot chart of {m['title']} for {pts.height} units, each with its 95% interval.")
-if units_now.height:
-    st.download_button("Download this chart (PNG)", lambda: ad.chart_png(spec), file_name=f"{mid}_{period}.png",
-                       mime="image/png", key="sc_png")
-else:
-    st.info("No unit has a value for this measure in this view.")
+    if units_now.height and reference is not None and m["kind"] in ("proportion", "rate", "o_e"):
+        # Exposure per unit as stats.funnel_limits expects it: cases for proportions, expected events for O/E,
+        # denominator in the rate's own units (e.g. thousands of patient days) for rates.
+        exposure = {"proportion": pl.col("denominator"), "o_e": pl.col("expected"),
+                    "rate": pl.col("denominator") / m["per"]}[m["kind"]]
+        pts = units_now.with_columns(exposure=exposure).filter(pl.col("exposure") > 0)
+        grid_x = np.geomspace(max(pts["exposure"].min() * 0.8, 1e-3), pts["exposure"].max() * 1.2, 80)
+        limits = []
+        for z, label in ((1.96, "95% limits"), (3.09, "99.8% limits")):
+            lo, hi = stats.funnel_limits(m["kind"], reference, grid_x, z=z)
+            limits += [{"exposure": x, "Low": a * scale, "High": b * scale, "Limits": label}
+                       for x, a, b in zip(grid_x, lo, hi)]
+        lo998, hi998 = stats.funnel_limits(m["kind"], reference, pts["exposure"].to_numpy(), z=3.09)
+        pts = pts.with_columns(
+            Value=pl.col("value") * scale, Unit=pl.col("unit_id").replace_strict(names, default=pl.col("unit_id")),
+            Shown=pl.col("value").map_elements(lambda v: ad.fmt_value(m, v), return_dtype=pl.String),
+            Outlier=pl.Series(np.where((pts["value"].to_numpy() < lo998) | (pts["value"].to_numpy() > hi998),
+                                       "outside 99.8% limits", "within limits")))
+        x_title = {"proportion": "Patients or cases (denominator)", "o_e": "Expected events (from risk adjustment)",
+                   "rate": f"Exposure ({m['denominator']['sql'] if m.get('denominator') else 'denominator'} / "
+                           f"{m['per']:,})"}[m["kind"]]
+        spec = ad.chart(funnel_chart, (f"Funnel plot: {m['title']}, {period}", x_title, unit_words.capitalize()),
+                        {"limits": pl.DataFrame(limits), "reference": pl.DataFrame({"y": [reference * scale]}),
+                         "units": pts.select("exposure", "Value", "Unit", "Shown", "Outlier", "status")},
+                        key="sc_chart",
+                        alt_text=f"Funnel plot of {m['title']} for {pts.height} units against their size, with the "
+                        "whole-network value as a line and 95% and 99.8% control limits; "
+                        f"{(pts['Outlier'] != 'within limits').sum()} units fall outside the 99.8% limits.")
+    elif units_now.height:
+        # Means and cost ratios have no count-based funnel: show each unit's own interval instead.
+        pts = units_now.with_columns(Value=pl.col("value") * scale, Low=pl.col("ci_low") * scale,
+                                     High=pl.col("ci_high") * scale,
+                                     Unit=pl.col("unit_id").replace_strict(names, default=pl.col("unit_id")))
+        spec = ad.chart(interval_chart, (f"{m['title']} by unit with 95% intervals, {period}",
+                                         unit_words.capitalize()),
+                        {"units": pts.select("Value", "Low", "High", "Unit", "status")}, key="sc_chart",
+                        alt_text=f"Dot chart of {m['title']} for {pts.height} units, each with its 95% interval.")
+    if units_now.height:
+        st.download_button("Download this chart (PNG)", lambda: ad.chart_png(spec), file_name=f"{mid}_{period}.png",
+                           mime="image/png", key="sc_png")
+    else:
+        st.info("No unit has a value for this measure in this view.")
 
-unit_choices = [u for u in names if u in set(units_now["unit_id"])] or ["ALL"]
-uid = st.selectbox("Look inside a unit, by group of patients", unit_choices, format_func=names.get, key="sc_unit")
-strata = (results.filter(pl.col("level") == "all") if uid == "ALL" else level_rows).filter(
-    pl.col("metric_id") == mid, pl.col("unit_id") == uid, pl.col("period") == period, pl.col("stratum") != "all")
-if strata.height == 0:
-    st.info(f"{m['title']} is not broken down by patient group for {names[uid]}.")
-else:
-    st.dataframe(strata.sort("stratum", "stratum_value").select(
-        pl.col("stratum").replace_strict(ad.STRATA, default=pl.col("stratum")).alias("Group"),
-        pl.struct("stratum", "stratum_value").map_elements(lambda s: ad.group_label(s["stratum"], s["stratum_value"]),
-                                                           return_dtype=pl.String).alias("Patients"),
-        pl.col("value").map_elements(lambda v: ad.fmt_value(m, v), return_dtype=pl.String).alias("Result"),
-        pl.struct("ci_low", "ci_high").map_elements(lambda s: ad.fmt_range(m, s["ci_low"], s["ci_high"], words=False),
-                                                    return_dtype=pl.String).alias("95% interval"),
-        pl.col("denominator").alias("Denominator"), pl.col("status").alias("Status"),
-        pl.col("comparison").alias("Versus whole network")), hide_index=True, key="sc_strata")
+    unit_choices = [u for u in names if u in set(units_now["unit_id"])] or ["ALL"]
+    uid = st.selectbox("Look inside a unit, by group of patients", unit_choices, format_func=names.get, key="sc_unit")
+    strata = (results.filter(pl.col("level") == "all") if uid == "ALL" else level_rows).filter(
+        pl.col("metric_id") == mid, pl.col("unit_id") == uid, pl.col("period") == period, pl.col("stratum") != "all")
+    if strata.height == 0:
+        st.info(f"{m['title']} is not broken down by patient group for {names[uid]}.")
+    else:
+        st.dataframe(strata.sort("stratum", "stratum_value").select(
+            pl.col("stratum").replace_strict(ad.STRATA, default=pl.col("stratum")).alias("Group"),
+            pl.struct("stratum", "stratum_value").map_elements(lambda s: ad.group_label(s["stratum"], s["stratum_value"]),
+                                                               return_dtype=pl.String).alias("Patients"),
+            pl.col("value").map_elements(lambda v: ad.fmt_value(m, v), return_dtype=pl.String).alias("Result"),
+            pl.struct("ci_low", "ci_high").map_elements(lambda s: ad.fmt_range(m, s["ci_low"], s["ci_high"], words=False),
+                                                        return_dtype=pl.String).alias("95% interval"),
+            pl.col("denominator").alias("Denominator"), pl.col("status").alias("Status"),
+            pl.col("comparison").alias("Versus whole network")), hide_index=True, key="sc_strata")
+
+
+drill_down(list(grid), names, kind, period, overall)

@@ -9,8 +9,10 @@ between sessions is safe and keeps every rerun well under the 300 ms budget.
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import math
+import threading
 import types
 
 import polars as pl
@@ -39,6 +41,22 @@ COMPARISON = {"better": "Better than the network average", "worse": "Worse than 
 STATUS = {"too_few": "Too few to report", "suppressed": "Hidden to protect privacy",
           "data_quality_hold": "On hold: data being checked", "not_applicable": "Not available"}
 LEVELS = {"all": "Whole network", "network": "Care network", "provider": "Provider", "practice": "Practice"}
+
+
+# Large modules that only later pages need: SciPy (through carescore.stats, ~0.6 s) for Scorecard and Equity,
+# Altair (~0.2 s) for every chart, pandas' Styler for the scorecard's shading.
+_IMPORT_LATER = ("carescore.stats", "altair", "pandas.io.formats.style")
+_importing: threading.Thread | None = None
+
+
+def import_in_background() -> None:
+    """Import `_IMPORT_LATER` off the script thread, once per server process, after the first page has run: the
+    first visitor of Scorecard or Equity then does not wait for SciPy to load."""
+    global _importing
+    if _importing is None:
+        _importing = threading.Thread(target=lambda: [importlib.import_module(m) for m in _IMPORT_LATER],
+                                      name="carescore-imports", daemon=True)
+        _importing.start()
 
 
 # ------------------------------------------------------------------------------------------------
