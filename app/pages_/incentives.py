@@ -126,8 +126,9 @@ def dollars_chart(heading: str, x_title: str, color_title: str, colors: tuple = 
 
 
 def scenario(sid: str, weights: dict[str, float], threshold: str, benchmark: str, withhold: float, base: float,
-             fixed: dict[str, tuple[float | None, float | None]] | None = None) -> inc.Scenario:
-    """Each chosen measure is its own domain, so its weight is exactly the weight the payer typed."""
+             fixed: dict[str, tuple[float | None, float | None]] | None = None, min_measures: int = 1) -> inc.Scenario:
+    """Each chosen measure is its own domain, so its weight is exactly the weight the payer typed; a provider is
+    scored only with at least `min_measures` of them (as Medicare requires a minimum number of domains)."""
     fixed = fixed or {}
 
     def ref(mid: str, which: int, rule: str) -> inc.Reference:
@@ -139,7 +140,8 @@ def scenario(sid: str, weights: dict[str, float], threshold: str, benchmark: str
                                          floor=inc.Reference.parse("baseline_worst")) for mid in weights)
     return inc.Scenario(id=sid, title=sid, measures=measures,
                         domains=tuple(inc.Domain(id=mid, weight=w) for mid, w in weights.items()),
-                        baseline_period=baseline, performance_period=performance,
+                        min_domains=min(min_measures, len(weights)), baseline_period=baseline,
+                        performance_period=performance,
                         payment=inc.Payment(base_amount=base, withhold=withhold))
 
 
@@ -172,7 +174,8 @@ def withhold_tab(shown: bool) -> None:
     current_key = f"inc_current_{program}"
     if current_key not in st.session_state:
         st.session_state[current_key] = scenario("current", {m: 1.0 for m in starters}, "baseline_median",
-                                                 "baseline_top_decile_mean", 0.02, 1_000_000.0)
+                                                 "baseline_top_decile_mean", 0.02, 1_000_000.0,
+                                                 min_measures=min(2, len(starters)))
     current: inc.Scenario = st.session_state[current_key]
 
     st.header("1. Design the program")
@@ -200,6 +203,10 @@ def withhold_tab(shown: bool) -> None:
                            format="%.0f", key="inc_base",
                            help="The published run has no payment data, so every provider gets the "
                            "same base; the engine can also read a base payment per provider.")
+    least = st.number_input("Score a provider only if at least this many of the chosen measures can be reported "
+                            "for it", 1, len(weights), min(2, len(weights)), 1, key=f"inc_min_{program}_{len(weights)}",
+                            help="A score from a single measure swings with chance; Medicare's program needs "
+                            "results in at least three of its four areas.")
     fixed = {}
     with st.expander("Set a fixed threshold and benchmark for a measure"):
         for mid in weights:
@@ -210,7 +217,7 @@ def withhold_tab(shown: bool) -> None:
             hi = b.number_input(f"{m['title']}: benchmark ({unit_words})", value=None, key=f"inc_b_{mid}")
             if lo is not None or hi is not None:
                 fixed[mid] = (None if lo is None else lo / scale, None if hi is None else hi / scale)
-    proposed = scenario("proposed", weights, threshold, benchmark, withhold, base, fixed)
+    proposed = scenario("proposed", weights, threshold, benchmark, withhold, base, fixed, min_measures=int(least))
     if not shown:
         return
 
@@ -241,7 +248,10 @@ def withhold_tab(shown: bool) -> None:
         pl.col("outcome_proposed").replace({"wins": "gains"}).alias("Versus current"),
         pl.when(pl.col("noise_driven")).then(pl.lit("yes: ") + pl.col("swing_driver").replace_strict(
             {k: v["title"] for k, v in catalog.items()}, default=pl.col("swing_driver"))).otherwise(pl.lit(""))
-        .alias("Could flip by chance"), pl.col("not_scored_reason").alias("Not scored because")),
+        .alias("Could flip by chance"),
+        pl.col("not_scored_reason").str.replace(r"^(\d+) of (\d+) required domains scored$",
+                                                "only ${1} of the ${2} measures required can be reported")
+        .fill_null("").alias("Not scored because")),
         hide_index=True, key="inc_table", column_config={
             c: MONEY for c in ("Adjustment, proposed ($)", "Adjustment, current ($)", "Change ($)")})
     absent = [u for u in members(program) if u not in set(out["provider_id"])]

@@ -94,6 +94,28 @@ def test_every_hospital_is_either_scored_or_listed_as_not_scored(payer):
     assert listed == {n for u, n in hospitals.items() if u not in ok} != set()
 
 
+def test_a_provider_is_scored_only_with_the_minimum_number_of_measures(payer):
+    """Opening design: four measures, at least two needed. A hospital with one reportable measure is listed with
+    the reason; allowing one measure scores it."""
+    design = ["readmission_30d", "followup_7d", "would_recommend", "falls_with_injury"]
+    r = results()
+    count = (r.filter(pl.col("metric_id").is_in(design), pl.col("period") == max(r["period"]), pl.col("stratum") == "all",
+                      pl.col("status") == "ok").group_by("unit_id").len())
+    hospitals = names("hospital")
+    have = {hospitals[u]: n for u, n in count.iter_rows() if u in hospitals}
+    single = {name for name, n in have.items() if n == 1}
+    assert single  # the demo has such hospitals, or this check would prove nothing
+    table = pl.from_pandas(grid(payer, "Provider", "Score (0-100)", "Not scored because"))
+    scored = set(table.filter(pl.col("Score (0-100)").is_not_null())["Provider"])
+    assert scored == {name for name, n in have.items() if n >= 2}
+    why = by_name(table, "Provider", "Not scored because")
+    assert {why[name] for name in single} == {"only 1 of the 2 measures required can be reported"}
+    payer.number_input(key="inc_min_hospital_4").set_value(1).run()
+    no_errors(payer)
+    table = pl.from_pandas(grid(payer, "Provider", "Score (0-100)", "Not scored because"))
+    assert set(table.filter(pl.col("Score (0-100)").is_not_null())["Provider"]) == set(have)
+
+
 # ---- per-measure bonuses
 
 
