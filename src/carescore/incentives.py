@@ -44,6 +44,21 @@ provider has), for providers with at least ``min_domains``.
 Payment: ``withhold`` x base payment is withheld from every scored provider; the linear exchange function pays
 slope x TPS x base back, with the slope solved so that incentive payments equal the pool. Dollars are kept
 in whole cents and the pool is shared by largest remainder, so budget neutrality holds to the cent.
+
+Simpler levers, each paid in whole cents on top of (or instead of) the program above:
+
+* **per-measure bonus**: ``amount`` to a provider at or better than ``target``; with a ``threshold``, a share
+  of it in proportion to the distance from the threshold to the target (halfway: half the bonus);
+* **shared savings**: the provider keeps ``sharing_rate`` x (benchmark - actual) x member months when its
+  savings rate (benchmark - actual) / benchmark reaches ``min_savings_rate`` and its total performance score
+  reaches ``min_total_score`` (the quality gate), capped at ``cap_rate`` x benchmark x member months. The
+  benchmark can be risk adjusted by indirect standardization (``risk_adjusted_benchmark``): the provider's own
+  mix of members priced at reference spending per member month for each group;
+* **bundle**: per episode, the target price less ``discount`` minus actual spending, times episodes; gains are
+  limited to ``stop_gain`` and losses to ``stop_loss`` x the discounted target x episodes (negative: paid back).
+
+A provider without a value for a lever's measure is not scored on it: it earns nothing and is reported as not
+scored, never as zero performance.
 """
 
 from __future__ import annotations
