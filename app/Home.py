@@ -41,4 +41,6 @@ with st.sidebar:
 try:
     nav.run()
 finally:
-    app_data.import_in_background()  # once the first page is on its way
+    # What staff pages need loads while a staff member signs in; public visitors never wait for it.
+    if nav.url_path in ("sign_in", "scorecard", "equity", "incentives"):
+        app_data.import_in_background()

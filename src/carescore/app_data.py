@@ -50,8 +50,9 @@ _importing: threading.Thread | None = None
 
 
 def import_in_background() -> None:
-    """Import `_IMPORT_LATER` off the script thread, once per server process, after the first page has run: the
-    first visitor of Scorecard or Equity then does not wait for SciPy to load."""
+    """Import `_IMPORT_LATER` off the script thread, once per server process: the first visitor of Scorecard or
+    Equity then does not wait for SciPy to load. A rerun that runs meanwhile shares the interpreter with the
+    import (~1 s of work), so Home.py starts it only on the pages on the way to a staff page."""
     global _importing
     if _importing is None:
         _importing = threading.Thread(target=lambda: [importlib.import_module(m) for m in _IMPORT_LATER],
