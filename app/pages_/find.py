@@ -58,9 +58,15 @@ def small(text: str) -> str:
     return f":small[:gray[{text}]]" if text else ""
 
 
+def open_profile(uid: str):
+    st.session_state["profile_unit"] = uid
+
+
 # Picking places, the year or the area reruns only this part: the search and its table above stay as they are.
 @st.fragment
 def compare(names: dict[str, str]):
+    if "profile_unit" in st.session_state:  # "See the full profile" was pressed: go before drawing anything
+        st.switch_page("pages_/profile.py")
     chosen = st.multiselect(f"Pick up to {MAX_COMPARE} places to compare", list(names), max_selections=MAX_COMPARE,
                             format_func=names.get, key="find_compare",
                             default=[u for u in st.session_state.get("find_compare", []) if u in names])
@@ -128,9 +134,7 @@ def compare(names: dict[str, str]):
                "small places have wider ranges. A place is only called better or worse than average when its "
                "whole range is above or below the network average.")
     for uid in chosen:
-        if st.button(f"See the full profile of {names[uid]}", key=f"profile_{uid}"):
-            st.session_state["profile_unit"] = uid
-            st.switch_page("pages_/profile.py")
+        st.button(f"See the full profile of {names[uid]}", key=f"profile_{uid}", on_click=open_profile, args=(uid,))
 
 
 compare(dict(zip(found["unit_id"], found["name"])))
