@@ -16,7 +16,7 @@ def page(path: str, title: str, icon: str, **kw) -> st.Page:
     return st.Page(f"pages_/{path}.py", title=title, icon=f":material/{icon}:", url_path=path, **kw)
 
 
-nav = st.navigation({
+sections = {
     "For patients and families": [page("find", "Find and compare care", "search", default=True),
                                   page("profile", "Provider profile", "local_hospital")],
     "For network leadership": [page("scorecard", "Scorecard", "table_chart"),
@@ -26,7 +26,8 @@ nav = st.navigation({
     "About the data": [page("methodology", "Methodology", "menu_book"),
                        page("data_quality", "Data quality", "fact_check")],
     "Staff": [page("sign_in", "Staff sign-in", "login")],
-})
+}
+nav = st.navigation(sections)
 
 with st.sidebar:
     staff = auth.current_staff()
@@ -42,5 +43,5 @@ try:
     nav.run()
 finally:
     # What staff pages need loads while a staff member signs in; public visitors never wait for it.
-    if nav.url_path in ("sign_in", "scorecard", "equity", "incentives"):
+    if nav in sections["For network leadership"] + sections["For payers"] + sections["Staff"]:
         app_data.import_in_background()

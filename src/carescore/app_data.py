@@ -12,6 +12,7 @@ import gc
 import importlib
 import json
 import math
+import re
 import threading
 import types
 
@@ -276,6 +277,9 @@ def _slot(i: int) -> str:
     return f"__chart_text_{i}__"
 
 
+_SLOT = re.compile(r"__chart_text_(\d+)__")
+
+
 def chart(build, args: tuple, data: dict[str, pl.DataFrame | list[dict]], alt_text: str,
           key: str | None = None) -> dict:
     """Show an Altair chart whose data are named datasets (`alt.NamedData`).
@@ -287,11 +291,9 @@ def chart(build, args: tuple, data: dict[str, pl.DataFrame | list[dict]], alt_te
     the browser as Arrow, with no copy through pandas) or lists of rows. Returns the full spec (for a PNG
     download)."""
     shape = tuple(_slot(i) if isinstance(a, str) else a for i, a in enumerate(args))
-    text = _compiled(build, shape)
-    for i, a in enumerate(args):
-        if isinstance(a, str):
-            text = text.replace(_slot(i), json.dumps(a)[1:-1])
-    spec = {**json.loads(text), "datasets": data}
+    # one pass, so a title is never searched for another argument's placeholder
+    filled = _SLOT.sub(lambda slot: json.dumps(args[int(slot.group(1))])[1:-1], _compiled(build, shape))
+    spec = {**json.loads(filled), "datasets": data}
     st.vega_lite_chart(spec=dict(spec), alt=alt_text, key=key, width="stretch")
     return spec
 
