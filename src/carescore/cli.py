@@ -192,6 +192,24 @@ def results(metric: str | None = typer.Option(None, help="Only this metric id.")
         _fail(ValueError(f"unknown format '{format}'; use csv, parquet or json"))
 
 
+@app.command()
+def explain(metric: str = typer.Argument(..., help="Metric id."),
+            unit: str = typer.Option("ALL", help="Unit id (ALL: the whole population)."),
+            period: str | None = typer.Option(None, help="Period (default: the latest)."),
+            stratum: str = typer.Option("all", help="Patient grouping, e.g. dual_eligible (default: everyone)."),
+            value: str = typer.Option("all", "--value", help="The group within --stratum, e.g. true."),
+            store: Path | None = STORE):
+    """Where one published number comes from: definition, run, data cut, SQL, value and status."""
+    from . import store as store_mod
+    from .explain import ExplainError
+    from .explain import explain as explain_text
+
+    try:
+        typer.echo(explain_text(metric, unit, period, stratum, value, store), nl=False)
+    except (store_mod.NoPublishedRun, ExplainError) as err:
+        _fail(err)
+
+
 def _register_payer_commands() -> None:
     from . import payer_cli
 

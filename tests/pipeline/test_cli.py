@@ -97,3 +97,49 @@ def test_incentives_and_stars_run_on_a_carescore_publication(published, tmp_path
     assert scored.height >= 5
     assert round(scored["withheld"].sum(), 2) == round(scored["incentive"].sum(), 2) > 0  # budget neutral
     assert set(scored["provider_id"]) <= set(store.read_units(published[0])["unit_id"])
+
+
+def test_explain_traces_a_published_number_to_its_definition_run_and_data(published):
+    import polars as pl
+
+    from carescore import store
+
+    root, bundle = published
+    env = {"CARESCORE_STORE": str(root)}
+    row = store.read_public(root, metric_id="readmission_30d").filter(
+        pl.col("unit_id") == "HOSP-003", pl.col("period") == "2025", pl.col("stratum") == "all").row(0, named=True)
+    out = cli("explain", "readmission_30d", "--unit", "HOSP-003", "--period", "2025", env=env)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert f"value      {row['value']:.2f}× (95% interval {row['ci_low']:.2f}× to {row['ci_high']:.2f}×)" in text
+    assert f"numerator {row['numerator']:,.0f}, denominator {row['denominator']:,.0f}" in text
+    assert "worse than the network" in text  # the planted high-readmission hospital
+    assert f"Run {store.current_run_id(root)}" in text
+    sha = bundle.manifest["metrics"]["readmission_30d"]["sha256"]
+    assert f"{REPO}/metrics/quality/readmission_30d.yaml:1 (sha256 {sha})" in text
+    for f in bundle.manifest["data_cut"]["files"]:
+        assert f"{f['table']}: {f['rows']:,} rows, sha256 {f['sha256'][:16]}" in text
+    died = bundle.exclusions.filter(pl.col("metric_id") == "readmission_30d", pl.col("period") == "2025",
+                                    pl.col("exclusion") == "died_in_hospital")["excluded"].item()
+    assert f"died_in_hospital (discharge_disposition = 'expired'): {died:,} excluded network-wide in 2025" in text
+
+
+def test_explain_a_hidden_result_gives_the_reason_and_no_numbers(published):
+    import polars as pl
+
+    from carescore import store
+
+    root, _ = published
+    hidden = store.read_public(root).filter(pl.col("status") == "suppressed", pl.col("stratum") != "all").row(0, named=True)
+    out = cli("explain", hidden["metric_id"], "--unit", hidden["unit_id"], "--period", hidden["period"], "--stratum",
+              hidden["stratum"], "--value", hidden["stratum_value"], env={"CARESCORE_STORE": str(root)})
+    assert out.returncode == 0, out.stderr
+    result = out.stdout.split("\nResult: ")[1]
+    assert f"status     suppressed: {hidden['footnote']}" in result
+    assert "value" not in result and "numerator" not in result
+
+
+def test_explain_unknown_metric_is_one_sentence_with_a_suggestion(published):
+    out = cli("explain", "readmision_30d", env={"CARESCORE_STORE": str(published[0])})
+    assert out.returncode == 1
+    assert out.stderr.strip() == "unknown metric 'readmision_30d'; did you mean 'readmission_30d'?"
