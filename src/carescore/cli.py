@@ -114,6 +114,10 @@ def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (o
 
     start = time.perf_counter()
     try:
+        previous = store_mod.current_run_id(store)
+    except store_mod.NoPublishedRun:
+        previous = None
+    try:
         extracts = _extracts(data, format)
         bundle = pipeline.build(data, metrics, extracts=extracts, as_of=_as_of(as_of), baseline=baseline(store),
                                 audit_limit=audit_limit)
@@ -125,6 +129,13 @@ def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (o
     typer.echo(f"published run {bundle.run_id} in {time.perf_counter() - start:.1f}s: "
                f"{res['metric_id'].n_unique()} metrics, {res.height} results "
                f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
+    if previous is not None:
+        from .diff import compare
+
+        change = compare(store, previous, bundle.run_id)[0]
+        typer.echo(f"versus the previous run {previous}: {change['status']:,} result(s) changed status, "
+                   f"{change['moved']:,} moved outside the earlier interval, {change['added']:,} added, "
+                   f"{change['removed']:,} removed (`carescore diff` for the detail)")
     audit = bundle.manifest.get("suppression_audit", {})
     if audit.get("groups_too_large_to_audit"):
         typer.echo(f"small-number audit: {audit['groups_too_large_to_audit']} of {audit['groups']} metric-period groups "
@@ -208,6 +219,35 @@ def explain(metric: str = typer.Argument(..., help="Metric id."),
         typer.echo(explain_text(metric, unit, period, stratum, value, store), nl=False)
     except (store_mod.NoPublishedRun, ExplainError) as err:
         _fail(err)
+
+
+@app.command()
+def diff(old: str | None = typer.Option(None, "--from", help="Earlier run id (default: the run before --to)."),
+         new: str | None = typer.Option(None, "--to", help="Later run id (default: the live run)."),
+         out: Path | None = typer.Option(None, help="Write every changed result to this CSV file."),
+         store: Path | None = STORE):
+    """What changed between two published runs: definitions, results added or removed, status, values that
+    moved outside the earlier interval."""
+    from . import store as store_mod
+    from .diff import compare, report
+    from .exports import safe_csv
+
+    try:
+        runs = store_mod.list_runs(store)
+        new = new or store_mod.current_run_id(store)
+        for run in (new, old):
+            if run is not None and run not in runs:
+                raise ValueError(f"no run '{run}' in {store_mod.root_dir(store)}")
+        earlier = [r for r in runs if r < new]
+        if old is None and not earlier:
+            raise ValueError(f"run {new} is the first published run: there is nothing to compare it with")
+        summary, changes = compare(store, old or earlier[-1], new)
+    except (store_mod.NoPublishedRun, ValueError) as err:
+        _fail(err)
+    typer.echo(report(summary, changes), nl=False)
+    if out is not None:
+        out.write_text(safe_csv(changes))
+        typer.echo(f"{changes.height:,} changed results written to {out}")
 
 
 def _register_payer_commands() -> None:

@@ -17,7 +17,11 @@ def wilson(x, n, z=Z95):
         p = x / n
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    # exactly 0 (or 1) at x = 0 (or n): in floating point centre - half is ~1e-18 there, not 0, which would put
+    # a published 0% outside its own interval
+    low = np.where(x == 0, 0.0, np.clip(centre - half, 0, 1))
+    high = np.where(x == n, 1.0, np.clip(centre + half, 0, 1))
+    return low[()], high[()]  # [()]: a scalar for scalar input, as np.clip gives
 
 
 def poisson_exact(x, alpha=0.05):

@@ -60,6 +60,10 @@ def test_run_and_results(demo_dir, tmp_path):
     target = tmp_path / "out.parquet"
     assert cli("results", "--format", "parquet", "--out", str(target), env=env).returncode == 0
     assert target.stat().st_size > 1000
+    again = cli("run", "--data", str(demo_dir), env=env)  # the same data again: the same publication
+    assert again.returncode == 0, again.stderr
+    assert ("0 result(s) changed status, 0 moved outside the earlier interval, 0 added, 0 removed"
+            in again.stdout), again.stdout
 
 
 def test_audit_limit_says_which_groups_were_protected_sum_by_sum(demo_dir, tmp_path):
@@ -143,3 +147,47 @@ def test_explain_unknown_metric_is_one_sentence_with_a_suggestion(published):
     out = cli("explain", "readmision_30d", env={"CARESCORE_STORE": str(published[0])})
     assert out.returncode == 1
     assert out.stderr.strip() == "unknown metric 'readmision_30d'; did you mean 'readmission_30d'?"
+
+
+def test_diff_reports_exactly_what_changed_between_two_runs(published, tmp_path):
+    import json
+
+    import polars as pl
+
+    from carescore import store
+
+    root, _ = published
+    target = tmp_path / "pub"
+    run = store.current_run_id(root)
+    shutil.copytree(root / "runs" / run, target / "runs" / run)
+    later = run[:-8] + "ffffffff"  # sorts after the first run
+    shutil.copytree(root / "runs" / run, target / "runs" / later)
+    (target / "CURRENT").write_text(later + "\n")
+    public = pl.read_parquet(target / "runs" / later / "public.parquet")
+    ok = (pl.col("status") == "ok") & (pl.col("stratum") == "all") & (pl.col("level") == "provider")
+    moved = public.filter(ok, pl.col("ci_high") < 0.9 * pl.col("ci_high").max()).row(0, named=True)
+    hidden = public.filter(ok, pl.col("unit_id") != moved["unit_id"]).row(0, named=True)
+    key = ["metric_id", "period", "level", "unit_id", "stratum", "stratum_value"]
+    is_row = lambda r: pl.all_horizontal(pl.col(k) == r[k] for k in key)  # noqa: E731
+    public = public.with_columns(
+        value=pl.when(is_row(moved)).then(pl.col("ci_high") * 1.05 + 0.01).otherwise(pl.col("value")),
+        status=pl.when(is_row(hidden)).then(pl.lit("suppressed")).otherwise(pl.col("status")))
+    public.write_parquet(target / "runs" / later / "public.parquet")
+    manifest = json.loads((target / "runs" / later / "manifest.json").read_text())
+    manifest["metrics"]["followup_7d"]["sha256"] = "0" * 16
+    (target / "runs" / later / "manifest.json").write_text(json.dumps(manifest))
+
+    out = cli("diff", "--out", str(tmp_path / "changes.csv"), env={"CARESCORE_STORE": str(target)})
+    assert out.returncode == 0, out.stderr
+    assert f"from {run} " in out.stdout and f"to   {later} " in out.stdout
+    assert "definitions changed: followup_7d" in out.stdout
+    assert ("results added 0, removed 0, status changed 1, moved outside the earlier 95% interval 1, "
+            "moved within it 0") in out.stdout
+    assert "status changes: ok → suppressed: 1" in out.stdout
+    changes = pl.read_csv(tmp_path / "changes.csv", infer_schema=False)
+    assert sorted(changes["unit_id"].to_list()) == sorted([moved["unit_id"], hidden["unit_id"]])
+
+    same = cli("diff", "--from", run, "--to", run, env={"CARESCORE_STORE": str(target)})
+    assert "status changed 0, moved outside the earlier 95% interval 0, moved within it 0" in same.stdout
+    first = cli("diff", "--to", run, env={"CARESCORE_STORE": str(target)})
+    assert first.returncode == 1 and "is the first published run" in first.stderr

@@ -1,5 +1,6 @@
 """Published worked examples for the statistics the pages show."""
 
+import numpy as np
 import pytest
 
 from carescore import stats
@@ -24,3 +25,12 @@ def test_funnel_limits_narrow_with_volume():
     low_small, high_small = stats.funnel_limits("proportion", 0.5, [20])
     low_big, high_big = stats.funnel_limits("proportion", 0.5, [2000])
     assert low_small[0] < low_big[0] < 0.5 < high_big[0] < high_small[0]
+
+
+def test_wilson_interval_contains_its_own_estimate_at_the_edges():
+    x = np.array([0, 0, 3, 7, 7])
+    n = np.array([7, 41, 41, 7, 130])
+    low, high = stats.wilson(x, n)
+    p = x / n
+    assert ((low <= p) & (p <= high)).all()
+    assert low[0] == 0.0 and low[1] == 0.0 and high[3] == 1.0
