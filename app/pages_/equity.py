@@ -5,7 +5,7 @@ import polars as pl
 import streamlit as st
 
 from carescore import app_data as ad
-from carescore import auth, stats
+from carescore import auth, equity
 
 st.title("Equity")
 auth.require("leadership")
@@ -44,17 +44,20 @@ ref = usable.filter(pl.col("stratum_value") == reference).row(0, named=True)
 scale, unit_words = ad.chart_scale(m)
 gap_words = "percentage points" if m["unit"] == "percent" else unit_words
 table = []
-for r in usable.iter_rows(named=True):
-    low, gap, high = stats.difference_ci(r["value"], r["ci_low"], r["ci_high"], ref["value"], ref["ci_low"],
-                                      ref["ci_high"])
-    clear = r["stratum_value"] != reference and (low > 0 or high < 0)
+for r in equity.against_reference(usable, reference).iter_rows(named=True):
+    low, gap, high = r["gap_low"], r["gap"], r["gap_high"]
+    clear = not r["is_reference"] and (low > 0 or high < 0)
     better = (gap > 0) == (m["direction"] == "higher_is_better")
+    ratio = ("reference" if r["is_reference"] else "–" if r["ratio"] is None else
+             f"{r['ratio']:.2f}×" + ("" if r["ratio_high"] is None else
+                                     f" ({r['ratio_low']:.2f} to {r['ratio_high']:.2f})"))
     table.append({"Group": ad.group_label(dimension, r["stratum_value"]), "Result": ad.fmt_value(m, r["value"]),
                   "95% interval": ad.fmt_range(m, r["ci_low"], r["ci_high"], words=False),
                   "Patients or cases": r["cases"],
-                  "Gap to reference": "reference" if r["stratum_value"] == reference else
+                  "Gap to reference": "reference" if r["is_reference"] else
                   f"{gap * scale:+,.1f} ({low * scale:+,.1f} to {high * scale:+,.1f}) {gap_words}",
-                  "Reading": "reference group" if r["stratum_value"] == reference else
+                  "Ratio to reference": ratio,
+                  "Reading": "reference group" if r["is_reference"] else
                   (("better" if better else "worse") + " than reference" if clear else "no clear gap"),
                   "Value": r["value"] * scale, "Low": r["ci_low"] * scale, "High": r["ci_high"] * scale,
                   "Gap": gap * scale, "GapLow": low * scale, "GapHigh": high * scale})
@@ -96,5 +99,12 @@ if hidden.height:
                + ", ".join(f"{ad.group_label(dimension, r['stratum_value'])} — "
                            f"{ad.STATUS.get(r['status'], r['status']).lower()}"
                            for r in hidden.iter_rows(named=True)))
-st.caption(f"{m['plain_language']} {ad.direction_words(m)}. Gaps use each group's own 95% interval "
-           "(method of variance estimates recovery, Newcombe's method for proportions).")
+spread = equity.spread(usable, reference)
+if spread["groups"] > 2:
+    st.caption(f"Spread across the {spread['groups']} groups: index of disparity {spread['index_of_disparity']:.1f}% "
+               "(the average distance of the other groups from the reference, as a share of the reference's result); "
+               f"between-group variance {spread['between_group_variance'] * scale ** 2:,.2f} ({unit_words} squared, "
+               "groups weighted by size).")
+st.caption(f"{m['plain_language']} {ad.direction_words(m)}. Gaps and ratios use each group's own 95% interval "
+           "(method of variance estimates recovery: Newcombe's method for gaps of proportions, Donner and Zou's for "
+           "ratios).")

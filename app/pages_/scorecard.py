@@ -142,12 +142,26 @@ def drill_down(measures: list[str], names: dict[str, str], kind: str, period: st
                     "rate": pl.col("denominator") / m["per"]}[m["kind"]]
         pts = units_now.with_columns(exposure=exposure).filter(pl.col("exposure") > 0)
         grid_x = np.geomspace(max(pts["exposure"].min() * 0.8, 1e-3), pts["exposure"].max() * 1.2, 80)
+        phi, tau2 = stats.overdispersion(m["kind"], reference, pts["value"].to_numpy(), pts["exposure"].to_numpy())
+        widen = st.toggle("Allow for overdispersion", key="sc_overdispersion",
+                          help="When units differ more than chance alone explains, plain limits flag many units; "
+                          "this widens them by the between-unit spread (a random-effects term, after Spiegelhalter).")
+        tau2 = tau2 if widen else 0.0
+        if phi <= 1:
+            spread = "Units vary no more than chance alone would explain, so the limits need no widening."
+        elif widen:
+            spread = (f"Units vary {phi:.1f} times as much as chance alone would explain; the limits allow for a "
+                      f"real spread between units (standard deviation {np.sqrt(tau2) * scale:,.2f} {unit_words}).")
+        else:
+            spread = (f"Units vary {phi:.1f} times as much as chance alone would explain; switch on “Allow for "
+                      "overdispersion” so that only units beyond that spread stand out.")
+        st.caption(spread)
         limits = []
         for z, label in ((1.96, "95% limits"), (3.09, "99.8% limits")):
-            lo, hi = stats.funnel_limits(m["kind"], reference, grid_x, z=z)
+            lo, hi = stats.funnel_limits(m["kind"], reference, grid_x, z=z, tau2=tau2)
             limits += [{"exposure": x, "Low": a * scale, "High": b * scale, "Limits": label}
                        for x, a, b in zip(grid_x, lo, hi)]
-        lo998, hi998 = stats.funnel_limits(m["kind"], reference, pts["exposure"].to_numpy(), z=3.09)
+        lo998, hi998 = stats.funnel_limits(m["kind"], reference, pts["exposure"].to_numpy(), z=3.09, tau2=tau2)
         pts = pts.with_columns(
             Value=pl.col("value") * scale, Unit=pl.col("unit_id").replace_strict(names, default=pl.col("unit_id")),
             Shown=pl.col("value").map_elements(lambda v: ad.fmt_value(m, v), return_dtype=pl.String),

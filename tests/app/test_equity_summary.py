@@ -1,5 +1,7 @@
 """The Equity summary page (leadership): one patient group across measures, and units ranked for that group."""
 
+import re
+
 import polars as pl
 from test_pages import frame, no_errors, open_page, sign_in, texts
 
@@ -49,3 +51,19 @@ def test_switching_to_practices_ranks_only_practices(app):
     practices = set(units.filter(pl.col("provider_type") == "primary_care")["name"])
     ranked = pl.from_pandas(frame(app, "Summary"))
     assert ranked.height >= 3 and set(ranked["Unit"]) <= practices
+
+
+def test_equity_page_ratio_to_reference_matches_the_results_shown(app):
+    sign_in(app, "cmo")
+    open_page(app, "equity")
+    app.selectbox(key="eq_metric").set_value("followup_7d").run()
+    _choose(app, "eq_dimension", "dual_eligible")
+    _choose(app, "eq_reference", "false")
+    no_errors(app)
+    table = pl.from_pandas(frame(app, "Ratio to reference"))
+    dual = table.filter(pl.col("Ratio to reference") != "reference").row(0, named=True)
+    ref = table.filter(pl.col("Ratio to reference") == "reference").row(0, named=True)
+    ratio, low, high = (float(x) for x in re.match(r"([\d.]+)× \(([\d.]+) to ([\d.]+)\)",
+                                                    dual["Ratio to reference"]).groups())
+    shown = float(dual["Result"].rstrip("%")) / float(ref["Result"].rstrip("%"))
+    assert abs(ratio - shown) < 0.03 and low < ratio < high < 1  # the planted gap: dual-eligible clearly lower
