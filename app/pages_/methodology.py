@@ -93,3 +93,9 @@ with st.expander("Composite scores and star ratings"):
     st.markdown(ad.method_doc("stars"))
 with st.expander("Value-based payment: scores, withholds and budget-neutral exchange"):
     st.markdown(ad.method_doc("incentives"))
+
+st.header("How results are protected and compared")
+with st.expander("Small numbers: what is hidden and why"):
+    st.markdown(ad.method_doc("suppress"))
+with st.expander("Differences between groups of patients (equity)"):
+    st.markdown(ad.method_doc("equity"))

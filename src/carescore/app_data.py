@@ -326,7 +326,8 @@ def group_label(stratum: str, value: str) -> str:
     """A patient group as people say it: 'Dual eligible', 'Hispanic', '45-64'."""
     if stratum == "dual_eligible":
         return {"true": "Dual eligible", "false": "Not dual eligible"}.get(value, value)
-    return value.replace("_", " ").capitalize() if value else "Unknown"
+    # proper nouns keep their capitals: 'Native American', 'Spanish'
+    return " ".join(w.capitalize() for w in value.split("_")) if value else "Unknown"
 
 
 def table_height(rows: int, limit: int = 40) -> int:

@@ -1,9 +1,20 @@
-"""Equity statistics over the long result table: each patient group against a reference group (gap and ratio
-with 95% intervals), summaries of the spread between groups (index of disparity, between-group variance), and
-a Health Equity Summary Score style roll-up of one group's results across measures and units.
+"""Differences between groups of patients (by race and ethnicity, dual eligibility, language, rurality, sex, age).
 
-Inputs are rows of the result table (value, ci_low, ci_high, cases); nothing here reads extracts or hidden data
-that the caller did not pass in.
+**Gap and ratio.** Each group's result is compared with a reference group's (usually the largest): the gap is
+the difference, the ratio the quotient. Each comes with a 95% interval built from the two groups' own
+intervals (the method of variance estimates recovery: Newcombe's for gaps, Donner and Zou's for ratios). A gap
+whose interval excludes 0, or a ratio whose interval excludes 1, is unlikely to be chance alone.
+
+**Spread across all groups.** The *index of disparity* is the average distance of the other groups from the
+reference, as a percentage of the reference's result (Pearcy and Keppel, 2002); 0 means no differences. The
+*between-group variance* weights each group's squared distance from the overall average by the group's size
+(Harper and Lynch), so large groups count for more.
+
+**Equity summary across measures.** After CMS's Health Equity Summary Score (the part that compares units
+within one year): for each measure, a unit's result for the chosen group, and its gap to the reference group,
+become standard scores across units (0 is the average unit; measures where lower is better are flipped, so
+higher is always better). Each is averaged over the unit's measures (at least three on the Equity summary
+page), and the summary is the mean of the two. Only results reliable enough to report are used.
 """
 
 from __future__ import annotations

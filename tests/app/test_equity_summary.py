@@ -67,3 +67,13 @@ def test_equity_page_ratio_to_reference_matches_the_results_shown(app):
                                                     dual["Ratio to reference"]).groups())
     shown = float(dual["Result"].rstrip("%")) / float(ref["Result"].rstrip("%"))
     assert abs(ratio - shown) < 0.03 and low < ratio < high < 1  # the planted gap: dual-eligible clearly lower
+
+
+def test_methodology_explains_small_number_protection_and_equity_methods(app):
+    from carescore import equity, suppress
+
+    open_page(app, "methodology")
+    no_errors(app)
+    shown = texts(app)
+    assert suppress.__doc__.strip() in shown and equity.__doc__.strip() in shown
+    assert "Audit." in shown and "index of disparity" in shown
