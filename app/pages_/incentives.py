@@ -239,7 +239,8 @@ def withhold_tab(shown: bool) -> None:
                                            "outcome_proposed"), on="provider_id", how="left")
            .with_columns(name=pl.col("provider_id").replace_strict(names, default=pl.col("provider_id")))
            .sort("total_dollars", descending=True, nulls_last=True))
-    st.dataframe(out.select(
+    scored = out.filter(pl.col("total_score").is_not_null())
+    st.dataframe(scored.select(
         pl.col("name").alias("Provider"), pl.col("total_score").round(1).alias("Score (0-100)"),
         pl.col("adjustment_factor").round(4).alias("Payment factor"),
         pl.col("total_dollars").alias("Adjustment, proposed ($)"),
@@ -248,16 +249,21 @@ def withhold_tab(shown: bool) -> None:
         pl.col("outcome_proposed").replace({"wins": "gains"}).alias("Versus current"),
         pl.when(pl.col("noise_driven")).then(pl.lit("yes: ") + pl.col("swing_driver").replace_strict(
             {k: v["title"] for k, v in catalog.items()}, default=pl.col("swing_driver"))).otherwise(pl.lit(""))
-        .alias("Could flip by chance"),
-        pl.col("not_scored_reason").str.replace(r"^(\d+) of (\d+) required domains scored$",
-                                                "only ${1} of the ${2} measures required can be reported")
-        .fill_null("").alias("Not scored because")),
+        .alias("Could flip by chance")),
         hide_index=True, key="inc_table", column_config={
             c: MONEY for c in ("Adjustment, proposed ($)", "Adjustment, current ($)", "Change ($)")})
+    # Too few of the design's measures, or none at all: listed with the reason, never as $0.
+    too_few = out.filter(pl.col("total_score").is_null()).select(
+        pl.col("name").alias("Provider"),
+        pl.col("provider_id").map_elements(network_name, return_dtype=pl.String).alias("Care network"),
+        pl.col("not_scored_reason").str.replace(r"^(\d+) of (\d+) required domains scored$",
+                                                "only ${1} of the ${2} measures required can be reported")
+        .fill_null("not scored").alias("Not scored because"))
     absent = [u for u in members(program) if u not in set(out["provider_id"])]
-    not_scored(pl.DataFrame({"Provider": [names[u] for u in absent], "Care network": map(network_name, absent),
-                             "Not scored because": "No measure of this design can be reported: too few "
-                                                   "patients, or hidden to protect privacy"}))
+    not_scored(pl.concat([too_few, pl.DataFrame(
+        {"Provider": [names[u] for u in absent], "Care network": [network_name(u) for u in absent],
+         "Not scored because": ["No measure of this design can be reported: too few patients, or hidden to "
+                                "protect privacy"] * len(absent)}, schema=too_few.schema)]))
 
     chart_data = out.filter(pl.col("total_score").is_not_null()).select(
         pl.col("name").alias("Provider"), pl.col("dollars_change_proposed").alias("Change"),
