@@ -132,7 +132,9 @@ def fixed_unknowns(rows: list[dict[int, int]], n: int) -> np.ndarray:
     machine (a floating-point SVD's LAPACK routine can fail to converge, and needs a tolerance). An unknown is
     fixed when its unit vector lies in the row space: in the reduced row echelon form it has a pivot whose row
     has no other entry. Which unknowns are fixed does not depend on the elimination order, so columns go from
-    the sparsest and each pivot row is the shortest candidate, which keeps fill-in low."""
+    the sparsest and each pivot row is the shortest candidate, which keeps fill-in low. (Modulo p the answer
+    equals the rational one unless p divides one of the system's minors: with coefficients 0 and +-1 and
+    p = 2^31 - 1, not a practical concern; the tests compare it with rational arithmetic.)"""
     rows = [{c: v % P for c, v in r.items() if v % P} for r in rows]
     rows_with: list[set[int]] = [set() for _ in range(n)]
     for i, r in enumerate(rows):
