@@ -73,14 +73,14 @@ def equity_chart(left_title: str, right_title: str, y_title: str, x_title: str, 
         groups.mark_rule(strokeWidth=2).encode(x="Low:Q", x2="High:Q", y=y, tooltip=tooltip),
         groups.mark_point(filled=True, size=90).encode(
             x=alt.X("Value:Q", title=x_title, scale=alt.Scale(zero=False)), y=y,
-            shape=alt.Shape("Reading:N", title=None), tooltip=tooltip),
-    ).properties(title=left_title, width=380)
+            shape=alt.Shape("Reading:N", title=None, legend=alt.Legend(orient="bottom")), tooltip=tooltip),
+    ).properties(title=left_title, width=330)
     right = alt.layer(
         groups.mark_rule(strokeWidth=2).encode(x="GapLow:Q", x2="GapHigh:Q", y=y, tooltip=tooltip),
         groups.mark_point(filled=True, size=90).encode(x=alt.X("Gap:Q", title=gap_title), y=y, shape="Reading:N",
                                                        tooltip=tooltip),
         alt.Chart(alt.NamedData("zero")).mark_rule(strokeDash=[4, 3]).encode(x="x:Q"),
-    ).properties(title=right_title, width=380)
+    ).properties(title=right_title, width=330)
     return alt.hconcat(left, right)
 
 
