@@ -126,7 +126,8 @@ def dollars_chart(heading: str, x_title: str, color_title: str, colors: tuple = 
 
 
 def scenario(sid: str, weights: dict[str, float], threshold: str, benchmark: str, withhold: float, base: float,
-             fixed: dict[str, tuple[float | None, float | None]] | None = None, min_measures: int = 1) -> inc.Scenario:
+             fixed: dict[str, tuple[float | None, float | None]] | None = None, min_measures: int = 1,
+             shrink: bool = False) -> inc.Scenario:
     """Each chosen measure is its own domain, so its weight is exactly the weight the payer typed; a provider is
     scored only with at least `min_measures` of them (as Medicare requires a minimum number of domains)."""
     fixed = fixed or {}
@@ -142,7 +143,8 @@ def scenario(sid: str, weights: dict[str, float], threshold: str, benchmark: str
                         domains=tuple(inc.Domain(id=mid, weight=w) for mid, w in weights.items()),
                         min_domains=min(min_measures, len(weights)), baseline_period=baseline,
                         performance_period=performance,
-                        payment=inc.Payment(base_amount=base, withhold=withhold))
+                        payment=inc.Payment(base_amount=base, withhold=withhold),
+                        noise=inc.NoiseOptions(shrink=shrink))
 
 
 def gains_chart() -> alt.Chart:
@@ -217,7 +219,11 @@ def withhold_tab(shown: bool) -> None:
             hi = b.number_input(f"{m['title']}: benchmark ({unit_words})", value=None, key=f"inc_b_{mid}")
             if lo is not None or hi is not None:
                 fixed[mid] = (None if lo is None else lo / scale, None if hi is None else hi / scale)
-    proposed = scenario("proposed", weights, threshold, benchmark, withhold, base, fixed, min_measures=int(least))
+    shrink = st.toggle("Adjust results for reliability", key="inc_shrink", help=(
+        "Pull each provider's result toward the average of all providers in proportion to how uncertain it is "
+        "(empirical Bayes): a small provider's result moves most, so a few patients cannot swing its payment."))
+    proposed = scenario("proposed", weights, threshold, benchmark, withhold, base, fixed, min_measures=int(least),
+                        shrink=shrink)
     if not shown:
         return
 
@@ -264,6 +270,18 @@ def withhold_tab(shown: bool) -> None:
         {"Provider": [names[u] for u in absent], "Care network": [network_name(u) for u in absent],
          "Not scored because": ["No measure of this design can be reported: too few patients, or hidden to "
                                 "protect privacy"] * len(absent)}, schema=too_few.schema)]))
+
+    with st.expander("Measure by measure: the result, the value scored and its reliability"):
+        st.dataframe(new.measures.join(pl.DataFrame({"provider_id": list(names), "Provider": list(names.values())}),
+                                       on="provider_id", how="left").select(
+            "Provider", pl.col("measure_id").replace_strict({k: v["title"] for k, v in catalog.items()},
+                                                            default=pl.col("measure_id")).alias("Measure"),
+            pl.col("performance").alias("Result"), pl.col("scored_value").alias("Value scored"),
+            pl.col("reliability").round(2).alias("Reliability (0-1)"), pl.col("points").alias("Points")),
+            hide_index=True, key="inc_measures_table")
+        st.caption("Reliability is the share of the differences between providers that is real rather than "
+                   "chance; with “Adjust results for reliability” each result is scored as reliability × result + "
+                   "(1 − reliability) × the average provider's result.")
 
     chart_data = out.filter(pl.col("total_score").is_not_null()).select(
         pl.col("name").alias("Provider"), pl.col("dollars_change_proposed").alias("Change"),

@@ -289,3 +289,20 @@ def test_levers_reveal_nothing_without_sign_in(app):
     assert "Please sign in" in shown and "To get access" in shown
     assert not app.dataframe and not app.metric and not app.tabs and not app.slider
     assert "Shared savings" not in shown and "bundled payment" not in shown
+
+
+def test_reliability_adjustment_pulls_each_result_toward_the_average(payer):
+    payer.toggle(key="inc_shrink").set_value(True).run()
+    no_errors(payer)
+    table = pl.from_pandas(grid(payer, "Measure", "Result", "Value scored", "Reliability (0-1)"))
+    assert table.height > 10
+    mean = pl.col("Result").mean().over("Measure")
+    checked = table.with_columns(mean=mean).with_columns(
+        between=((pl.col("Value scored") - pl.col("mean")).abs() <= (pl.col("Result") - pl.col("mean")).abs() + 1e-9)
+        & ((pl.col("Value scored") - pl.col("mean")) * (pl.col("Result") - pl.col("mean")) >= -1e-12))
+    assert checked["between"].all()
+    moved = table.filter((pl.col("Value scored") - pl.col("Result")).abs() > 1e-9)
+    assert moved.height > 0 and (moved["Reliability (0-1)"] < 1).any()  # (shown rounded to 2 places)
+    payer.toggle(key="inc_shrink").set_value(False).run()
+    plain = pl.from_pandas(grid(payer, "Measure", "Result", "Value scored"))
+    assert (plain["Value scored"] - plain["Result"]).abs().max() < 1e-12
