@@ -86,7 +86,9 @@ LEVELS = {"provider": "Hospitals and agencies", "practice": "Primary care practi
 level = st.segmented_control("Compare", levels, default=levels[0], key="es_level", format_func=LEVELS.get) or levels[0]
 directions = {mid: m["direction"] for mid, m in catalog.items() if dimension in m["stratify_by"]
               and m["direction"] != "neutral"}
-scores = equity.summary_score(results, directions, dimension, group, reference, level, period, min_measures=3)
+earlier = [p for p in periods if p < period]
+scores = equity.summary_score(results, directions, dimension, group, reference, level, period, min_measures=3,
+                              previous=earlier[-1] if earlier else None)
 names = dict(zip(units["unit_id"], units["name"]))
 scored = scores.filter(pl.col("summary").is_not_null())
 if scored.height < 3:
@@ -96,7 +98,8 @@ if scored.height < 3:
 shown = scored.with_columns(Unit=pl.col("unit_id").replace_strict(names, default=pl.col("unit_id")),
                             Measures=pl.col("measures"),
                             **{"Group's results": pl.col("group_result").round(2), "Gap": pl.col("gap").round(2),
-                               "Summary": pl.col("summary").round(2)})
+                               "Summary": pl.col("summary").round(2),
+                               "Change since last year": pl.col("improvement").round(2)})
 
 
 def score_chart(title: str, x_title: str, y_title: str) -> alt.Chart:
@@ -114,8 +117,8 @@ ad.chart(score_chart, (f"{group_label} patients' results and gaps: {LEVELS[level
           "zero": [{"x": 0.0}]}, key="es_chart",
          alt_text=f"A scatter plot of {LEVELS[level].lower()}: across, how good their results for {group_label} "
          f"patients are; up, how small their gap to {ref_label} patients is. Dashed lines mark the average.")
-st.dataframe(shown.select("Unit", "Summary", "Group's results", "Gap", "Measures"), hide_index=True,
-             key="es_units")
+st.dataframe(shown.select("Unit", "Summary", "Group's results", "Gap", "Measures",
+                          *(["Change since last year"] if earlier else [])), hide_index=True, key="es_units")
 unscored = scores.filter(pl.col("summary").is_null())
 if unscored.height:
     st.caption(f"Not ranked ({unscored.height}): fewer than three measures with a reliable result for both groups.")
@@ -123,4 +126,6 @@ st.caption("How this is worked out (after CMS's Health Equity Summary Score, the
            "year): for each measure, each unit's result for the group and its gap to the reference group become "
            "standard scores across units (0 is the average unit; lower-is-better measures are flipped so higher is "
            "always better). A unit's two scores are averaged over its measures, and the summary is their mean. "
-           "Differences under about half a standard score are within what chance alone often produces.")
+           + (f"“Change since last year” scores the change in the group's results since {earlier[-1]} the same way "
+              "(shown beside the summary, not part of it). " if earlier else "")
+           + "Differences under about half a standard score are within what chance alone often produces.")

@@ -14,7 +14,9 @@ reference, as a percentage of the reference's result (Pearcy and Keppel, 2002); 
 within one year): for each measure, a unit's result for the chosen group, and its gap to the reference group,
 become standard scores across units (0 is the average unit; measures where lower is better are flipped, so
 higher is always better). Each is averaged over the unit's measures (at least three on the Equity summary
-page), and the summary is the mean of the two. Only results reliable enough to report are used.
+page), and the summary is the mean of the two. Beside it, the change in the group's results since the year
+before is scored the same way (HESS's improvement idea; shown, not added in). Only results reliable enough to
+report are used.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def spread(groups: pl.DataFrame, reference: str) -> dict:
 
 
 def summary_score(results: pl.DataFrame, directions: dict[str, str], dimension: str, group: str, reference: str,
-                  level: str, period: str, min_measures: int = 2) -> pl.DataFrame:
+                  level: str, period: str, min_measures: int = 2, previous: str | None = None) -> pl.DataFrame:
     """A Health Equity Summary Score style roll-up per unit of `level` (after Agniel et al. 2019, cross-sectional
     part only): for each measure stratified by `dimension`,
 
@@ -88,10 +90,14 @@ def summary_score(results: pl.DataFrame, directions: dict[str, str], dimension: 
       across units (higher: the group fares better relative to the reference than elsewhere).
 
     Each is averaged over the measures a unit has (at least `min_measures`); the summary is the mean of the two.
-    A unit below the minimum is listed with the number of measures it has and no score."""
-    base = results.filter(pl.col("level") == level, pl.col("period") == period, pl.col("stratum") == dimension,
-                          pl.col("stratum_value").is_in([group, reference]), pl.col("status").is_in(USABLE),
-                          pl.col("value").is_not_null(), pl.col("metric_id").is_in(list(directions)))
+    A unit below the minimum is listed with the number of measures it has and no score. With `previous` (a
+    period), *improvement* is the change in the unit's result for `group` since then, direction-signed and
+    z-scored the same way; it is shown beside the summary, not part of it."""
+    usable = results.filter(pl.col("level") == level, pl.col("stratum") == dimension, pl.col("status").is_in(USABLE),
+                            pl.col("value").is_not_null(), pl.col("metric_id").is_in(list(directions)))
+    base = usable.filter(pl.col("period") == period, pl.col("stratum_value").is_in([group, reference]))
+    before = (usable.filter(pl.col("period") == (previous or ""), pl.col("stratum_value") == group)
+              .select("metric_id", "unit_id", pl.col("value").alias("_before")))
     wide = (base.pivot(on="stratum_value", index=["metric_id", "unit_id"], values="value")
             if base.height else pl.DataFrame(schema={"metric_id": pl.Utf8, "unit_id": pl.Utf8}))
     for col in (group, reference):
@@ -105,13 +111,18 @@ def summary_score(results: pl.DataFrame, directions: dict[str, str], dimension: 
         return pl.when(sd > 0).then((expr - expr.mean().over("metric_id")) / sd)
 
     scored = (wide.filter(pl.col(group).is_not_null())
-              .with_columns(result_z=z(sign * pl.col(group)), gap_z=z(sign * (pl.col(group) - pl.col(reference)))))
+              .join(before, on=["metric_id", "unit_id"], how="left")
+              .with_columns(result_z=z(sign * pl.col(group)), gap_z=z(sign * (pl.col(group) - pl.col(reference))),
+                            improvement_z=z(sign * (pl.col(group) - pl.col("_before")))))
     per_unit = (scored.group_by("unit_id")
                 .agg(measures=pl.col("result_z").is_not_null().sum(), group_result=pl.col("result_z").mean(),
-                     gap=pl.col("gap_z").mean(), gap_measures=pl.col("gap_z").is_not_null().sum()))
+                     gap=pl.col("gap_z").mean(), gap_measures=pl.col("gap_z").is_not_null().sum(),
+                     improvement=pl.col("improvement_z").mean(),
+                     improvement_measures=pl.col("improvement_z").is_not_null().sum()))
     enough = pl.col("measures") >= min_measures
     return (per_unit.with_columns(
         group_result=pl.when(enough).then(pl.col("group_result")),
-        gap=pl.when(enough & (pl.col("gap_measures") >= min_measures)).then(pl.col("gap")))
+        gap=pl.when(enough & (pl.col("gap_measures") >= min_measures)).then(pl.col("gap")),
+        improvement=pl.when(pl.col("improvement_measures") >= min_measures).then(pl.col("improvement")))
             .with_columns(summary=(pl.col("group_result") + pl.col("gap")) / 2)
             .sort(pl.col("summary").is_null(), pl.col("summary"), "unit_id", descending=[False, True, False]))

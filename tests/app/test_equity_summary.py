@@ -36,6 +36,7 @@ def test_dual_eligible_follow_up_gap_is_flagged_and_units_ranked(app):
     assert abs(float(follow_up["Group result"].rstrip("%")) - float(follow_up["Reference result"].rstrip("%")) - gap) <= 1
     ranked = pl.from_pandas(frame(app, "Summary"))
     assert ranked.height >= 3 and (ranked["Measures"] >= 3).all()
+    assert "Change since last year" in ranked.columns  # the demo has two years
     assert ranked["Summary"].to_list() == sorted(ranked["Summary"].to_list(), reverse=True)
     public_names = set(store.read_units(store.root_dir())["name"])
     assert set(ranked["Unit"]) <= public_names

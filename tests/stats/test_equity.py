@@ -98,3 +98,26 @@ def test_summary_score_ranks_units_by_the_groups_results_and_gaps():
     re = -np.array([0.10, 0.15, 0.20])
     expected = ((0.6 - fu.mean()) / fu.std(ddof=1) + (-0.10 - re.mean()) / re.std(ddof=1)) / 2
     assert out.filter(pl.col("unit_id") == "P1")["group_result"].item() == pytest.approx(expected)
+
+
+def test_summary_score_improvement_is_the_direction_signed_change_since_the_earlier_period():
+    now = [("followup", u, "true", v) for u, v in [("P1", 0.6), ("P2", 0.5), ("P3", 0.4)]]
+    now += [("followup", u, "false", 0.6) for u in ("P1", "P2", "P3")]
+    now += [("readmit", u, "true", v) for u, v in [("P1", 0.10), ("P2", 0.15), ("P3", 0.20)]]
+    now += [("readmit", u, "false", 0.12) for u in ("P1", "P2", "P3")]
+    # a year earlier: P3 improved most on both (follow-up up 0.2, readmissions down 0.1); P1 got worse
+    before = [("followup", u, "true", v) for u, v in [("P1", 0.7), ("P2", 0.5), ("P3", 0.2)]]
+    before += [("readmit", u, "true", v) for u, v in [("P1", 0.05), ("P2", 0.15), ("P3", 0.30)]]
+    table = pl.concat([_results(now), _results(before).with_columns(period=pl.lit("2024"))])
+    directions = {"followup": "higher_is_better", "readmit": "lower_is_better"}
+    out = equity.summary_score(table, directions, "dual_eligible", "true", "false", "provider", "2025",
+                               previous="2024")
+    improvement = dict(out.select("unit_id", "improvement").iter_rows())
+    assert improvement["P3"] > improvement["P2"] > improvement["P1"]
+    fu = np.array([-0.1, 0.0, 0.2])  # follow-up changes, higher is better
+    re = -np.array([0.05, 0.0, -0.10])  # readmission changes, flipped
+    expected = ((fu[2] - fu.mean()) / fu.std(ddof=1) + (re[2] - re.mean()) / re.std(ddof=1)) / 2
+    assert improvement["P3"] == pytest.approx(expected)
+    without = equity.summary_score(table, directions, "dual_eligible", "true", "false", "provider", "2025")
+    assert without["improvement"].null_count() == without.height
+    assert without.select("unit_id", "summary").equals(out.select("unit_id", "summary"))  # not part of the summary
