@@ -23,8 +23,8 @@ st.write("One group of patients across all measures that are reported by patient
 dimensions = sorted({d for m in catalog.values() for d in m["stratify_by"]}, key=list(ad.STRATA).index)
 c1, c2, c3, c4 = st.columns([2, 2, 2, 1])
 dimension = c1.selectbox("Patient groups", dimensions, format_func=ad.STRATA.get, key="es_dimension")
-values = sorted(results.filter(pl.col("stratum") == dimension, pl.col("level") == "all")["stratum_value"].unique())
 whole = results.filter(pl.col("stratum") == dimension, pl.col("level") == "all")
+values = sorted(whole["stratum_value"].unique())
 sizes = whole.group_by("stratum_value").agg(pl.col("cases").sum()).sort("cases", descending=True)
 # Default focus: the smallest group (the one equity work usually asks about); reference: the largest.
 group = c2.selectbox("Group", values, index=values.index(sizes["stratum_value"][-1]),

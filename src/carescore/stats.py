@@ -113,11 +113,11 @@ def overdispersion(kind: str, target: float, values, exposure, trim: float = 0.1
     return phi, float(tau2)
 
 
-def funnel_limits(kind: str, target: float, exposure, z=Z95, phi: float = 1.0, tau2: float = 0.0):
-    """Spiegelhalter funnel limits around `target` for a unit with the given denominator (or expected count).
-    With overdispersion: `phi` > 1 widens them multiplicatively, `tau2` > 0 additively (random effects)."""
+def funnel_limits(kind: str, target: float, exposure, z=Z95, tau2: float = 0.0):
+    """Spiegelhalter funnel limits around `target` for a unit with the given denominator (or expected count);
+    `tau2` > 0 widens them for overdispersion (additive random effects, see `overdispersion`)."""
     sd = funnel_sd(kind, target, exposure)
-    half = z * np.sqrt(max(phi, 1.0) * sd ** 2 + tau2)
+    half = z * np.sqrt(sd ** 2 + tau2)
     if kind == "proportion":
         return np.clip(target - half, 0, 1), np.clip(target + half, 0, 1)
     return np.maximum(target - half, 0), target + half
