@@ -23,6 +23,11 @@ def col(name: str) -> exp.Column:
     return exp.column(name, quoted=True)
 
 
+def view(name: str) -> exp.Table:
+    # An identifier node, never spliced text: quoted whenever the name is not a plain word.
+    return exp.Table(this=exp.to_identifier(name))
+
+
 def _when(cond: exp.Expression, then: exp.Expression, otherwise: exp.Expression) -> exp.Case:
     return exp.Case(ifs=[exp.If(this=cond, true=then)], default=otherwise)
 
@@ -140,7 +145,7 @@ def compile_fact(fact: Fact, metrics: list[Metric]) -> str:
     """The fused query for every given metric over `fact`."""
     units = [(level, column) for level, column in fact.units if any(level in m.levels for m in metrics)]
     strata = list(dict.fromkeys(s for m in metrics for s in m.stratify_by))
-    eligible = exp.select(exp.Star()).from_(exp.to_table(fact.view))
+    eligible = exp.select(exp.Star()).from_(view(fact.view))
     measured = exp.select(exp.Star()).from_("eligible")
     for i, m in enumerate(metrics):
         eligible = eligible.select(*eligible_columns(m, i), copy=False)
@@ -172,5 +177,19 @@ def compile_fact(fact: Fact, metrics: list[Metric]) -> str:
 def fact_view_sql(fact: Fact) -> str:
     """CREATE VIEW for a fact, re-rendered by sqlglot so a malformed fact fails here, not mid-run."""
     body = parse(fact.sql)
-    return exp.Create(this=exp.to_table(fact.view), kind="VIEW", expression=body,
-                      replace=True).sql(dialect="duckdb", pretty=True)
+    return exp.Create(this=view(fact.view), kind="VIEW", expression=body, replace=True).sql(dialect="duckdb", pretty=True)
+
+
+def describe_sql(fact: Fact) -> str:
+    return exp.Describe(this=view(fact.view)).sql(dialect="duckdb")
+
+
+def rows_sql(view_name: str) -> str:
+    return exp.select(exp.Star()).from_(view(view_name)).sql(dialect="duckdb")
+
+
+def unit_pairs_sql(fact: Fact, child: str, parent: str) -> str:
+    """Each distinct (child unit, parent unit) pair of a fact, for levels that nest."""
+    c, p = fact.unit_columns[child], fact.unit_columns[parent]
+    return (exp.select(col(c), col(p)).distinct().from_(view(fact.view))
+            .where(exp.not_(exp.Is(this=col(c), expression=exp.Null()))).sql(dialect="duckdb"))

@@ -5,14 +5,21 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from .compile import compile_fact, fact_view_sql
+from .compile import compile_fact, describe_sql, fact_view_sql, rows_sql, unit_pairs_sql
 from .issues import CarescoreError, Diagnostic
 from .load import Extracts
-from .spec import Catalog, Metric
+from .spec import Catalog, Fact, Metric, view_name
 
 RAW_SCHEMA = {"metric_id": pl.Utf8, "period": pl.Utf8, "level": pl.Utf8, "unit_id": pl.Utf8, "stratum": pl.Utf8,
               "stratum_value": pl.Utf8, "numerator": pl.Float64, "denominator": pl.Float64, "cases": pl.Int64,
               "sxx": pl.Float64, "syy": pl.Float64, "sxy": pl.Float64, "expected": pl.Float64}
+
+
+# Once the extracts are registered and the views made, the connection needs nothing outside memory: even SQL that
+# slipped past the loader's checks cannot read or write files, load extensions or undo these settings.
+LOCKDOWN = ("SET enable_external_access = false", "SET autoload_known_extensions = false",
+            "SET autoinstall_known_extensions = false", "SET allow_community_extensions = false",
+            "SET lock_configuration = true")
 
 
 def connect(extracts: Extracts, catalog: Catalog, threads: int | None = None) -> duckdb.DuckDBPyConnection:
@@ -23,7 +30,7 @@ def connect(extracts: Extracts, catalog: Catalog, threads: int | None = None) ->
     for fact in catalog.facts.values():
         try:
             con.sql(fact_view_sql(fact))
-            actual = dict(con.sql(f"DESCRIBE {fact.view}").pl().select("column_name", "column_type").iter_rows())
+            actual = dict(con.sql(describe_sql(fact)).pl().select("column_name", "column_type").iter_rows())
         except duckdb.Error as err:
             problems.append(Diagnostic(fact.loc, "F010", f"fact {fact.id} does not run: {err}"))
             continue
@@ -33,11 +40,28 @@ def connect(extracts: Extracts, catalog: Catalog, threads: int | None = None) ->
                                        f"produce: {', '.join(missing)}"))
     if problems:
         raise CarescoreError(problems)
+    for setting in LOCKDOWN:
+        con.execute(setting)
     return con
 
 
 def fact_frame(con: duckdb.DuckDBPyConnection, fact_id: str) -> pl.DataFrame:
-    return con.sql(f"SELECT * FROM fact_{fact_id}").pl()
+    return con.sql(rows_sql(view_name(fact_id))).pl()
+
+
+def unit_pairs(con: duckdb.DuckDBPyConnection, fact: Fact, child: str, parent: str) -> list[tuple]:
+    return con.sql(unit_pairs_sql(fact, child, parent)).fetchall()
+
+
+def _failing(con: duckdb.DuckDBPyConnection, fact: Fact, metrics: list[Metric]) -> list[Diagnostic]:
+    """The metrics whose own query fails (the fused one did), each located at its definition."""
+    problems = []
+    for m in metrics:
+        try:
+            con.sql(compile_fact(fact, [m])).fetchall()
+        except duckdb.Error as err:
+            problems.append(Diagnostic(m.loc, "E001", f"metric {m.id} does not run: {str(err).splitlines()[0]}"))
+    return problems or [Diagnostic(fact.loc, "E001", f"the metrics over fact {fact.id} do not run together")]
 
 
 def _to_long(wide: pl.DataFrame, metrics: list[Metric]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -76,7 +100,10 @@ def compute(con: duckdb.DuckDBPyConnection, catalog: Catalog, metric_ids=None) -
         if not metrics:
             continue
         sql[fact_id] = compile_fact(catalog.facts[fact_id], metrics)
-        wide = con.sql(sql[fact_id]).pl()
+        try:
+            wide = con.sql(sql[fact_id]).pl()
+        except duckdb.Error:
+            raise CarescoreError(_failing(con, catalog.facts[fact_id], metrics)) from None
         long, ex = _to_long(wide, metrics)
         if long.height:
             parts.append(long)

@@ -42,10 +42,8 @@ def nesting(con, catalog: Catalog) -> dict[str, dict[tuple[str, str], dict[str, 
     """Per metric: child unit → parent unit, where the fact says the child level nests in the parent."""
     out: dict[str, dict] = {}
     for fact in catalog.facts.values():
-        units = fact.unit_columns
         for child, parent in fact.parents:
-            pairs = con.sql(f'SELECT DISTINCT "{units[child]}", "{units[parent]}" FROM {fact.view} '
-                            f'WHERE "{units[child]}" IS NOT NULL').fetchall()
+            pairs = engine.unit_pairs(con, fact, child, parent)
             mapping = dict(pairs)
             if len(mapping) != len(pairs):
                 continue  # a child in two parents does not nest; no sum to protect

@@ -16,6 +16,11 @@ COUNT_NUMERATOR_KINDS = ("proportion", "rate", "o_e")
 EXPOSURE_KINDS = ("rate", "ratio", "per_member_per_month")
 
 
+def view_name(fact_id: str) -> str:
+    """The DuckDB view a fact's SQL is created as."""
+    return f"fact_{fact_id}"
+
+
 @dataclass(frozen=True)
 class Expr:
     sql: str
@@ -52,7 +57,7 @@ class Fact:
 
     @property
     def view(self) -> str:
-        return f"fact_{self.id}"
+        return view_name(self.id)
 
 
 @dataclass(frozen=True)
