@@ -144,7 +144,7 @@ def read_yaml(path: Path, problems: list[Diagnostic]):
         return None
     except ReaderError as err:  # control characters such as NUL: a binary file
         problems.append(Diagnostic(_text_loc(where, text, err.position), "M006",
-                                   f"the file is not text: it holds the control character U+{ord(err.character):04X}"))
+                                   f"the file is not text: it holds the control character U+{err.character:04X}"))
         return None
     except YAMLError as err:
         problems.append(Diagnostic(Loc(where), "M001", f"YAML syntax error: {str(err).splitlines()[0]}"))

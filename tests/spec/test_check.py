@@ -27,7 +27,7 @@ def test_catalog_is_clean():
 
 @pytest.mark.parametrize("case", BROKEN, ids=lambda p: p.stem)
 def test_broken_definition_message(case: Path, tmp_path):
-    expected = case.read_text().splitlines()[0].removeprefix("# expect: ")
+    expected = case.read_bytes().splitlines()[0].decode().removeprefix("# expect: ")  # some fixtures are binary
     root = make_tree(tmp_path)
     target = root / "quality" / case.name
     shutil.copy(case, target)
