@@ -15,8 +15,9 @@ RAW_SCHEMA = {"metric_id": pl.Utf8, "period": pl.Utf8, "level": pl.Utf8, "unit_i
               "sxx": pl.Float64, "syy": pl.Float64, "sxy": pl.Float64, "expected": pl.Float64}
 
 
-# Once the extracts are registered and the views made, the connection needs nothing outside memory: even SQL that
-# slipped past the loader's checks cannot read or write files, load extensions or undo these settings.
+# Once the extracts are registered the connection needs nothing outside memory, so it is locked before any fact view
+# is even bound (binding read_csv already reads the file): SQL that slipped past the loader's checks cannot read or
+# write files, load extensions or undo these settings.
 LOCKDOWN = ("SET enable_external_access = false", "SET autoload_known_extensions = false",
             "SET autoinstall_known_extensions = false", "SET allow_community_extensions = false",
             "SET lock_configuration = true")
@@ -26,6 +27,8 @@ def connect(extracts: Extracts, catalog: Catalog, threads: int | None = None) ->
     con = duckdb.connect(config={"threads": threads} if threads else {})
     for name, frame in extracts.tables.items():
         con.register(name, frame)
+    for setting in LOCKDOWN:
+        con.execute(setting)
     problems = []
     for fact in catalog.facts.values():
         try:
@@ -40,8 +43,6 @@ def connect(extracts: Extracts, catalog: Catalog, threads: int | None = None) ->
                                        f"produce: {', '.join(missing)}"))
     if problems:
         raise CarescoreError(problems)
-    for setting in LOCKDOWN:
-        con.execute(setting)
     return con
 
 

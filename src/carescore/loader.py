@@ -313,12 +313,18 @@ def _start(node: exp.Expression) -> int | None:
     return min((n.meta["start"] for n in node.walk() if "start" in n.meta), default=None)
 
 
-def _refused(node: exp.Expression, tables: dict[str, str] | None, calls: set[str]) -> tuple[str, str] | None:
+def _spelling(node: exp.Expression, sql: str) -> str:
+    """A function's name as the author wrote it (sqlglot renames some: range -> generate_series)."""
+    if "start" in node.meta and isinstance(node, exp.Func):
+        return sql[node.meta["start"]:node.meta["end"] + 1].lower()
+    return (node.sql_name() if isinstance(node, exp.Func) else node.key).lower()
+
+
+def _refused(node: exp.Expression, tables: dict[str, str] | None, calls: set[str], sql: str) -> tuple[str, str] | None:
     """(code, reason) when a node may not appear in a fact view (`tables` given) or a shared definition."""
     if isinstance(node, exp.Table) and tables is not None:
         if not isinstance(node.this, exp.Identifier):
-            name = node.this.name if isinstance(node.this, exp.Anonymous) else node.this.sql_name()
-            return "F022", f"table function '{name.lower()}' is not allowed; a fact view reads only tables"
+            return "F022", f"table function '{_spelling(node.this, sql)}' is not allowed; a fact view reads only tables"
         if node.args.get("db") or node.args.get("catalog"):
             return "F021", f"qualified table '{node.sql(dialect='duckdb')}' is not allowed; write the bare table name"
         if node.name.lower() not in tables:
@@ -330,8 +336,7 @@ def _refused(node: exp.Expression, tables: dict[str, str] | None, calls: set[str
         return None if node.name.lower() in calls else ("F023", f"function '{node.name.lower()}' is not allowed")
     if isinstance(node, FACT_EXPRESSION_NODES) or (tables is not None and isinstance(node, FACT_QUERY_NODES)):
         return None
-    label = node.sql_name() if isinstance(node, exp.Func) else node.key
-    return "F023", f"'{label.lower()}' is not allowed"
+    return "F023", f"'{_spelling(node, sql)}' is not allowed"
 
 
 def check_sql(source: _SqlSource, what: str, tables: dict[str, str] | None, calls: set[str], parse_code: str,
@@ -363,7 +368,7 @@ def check_sql(source: _SqlSource, what: str, tables: dict[str, str] | None, call
     if tables is not None and not isinstance(tree, (exp.Select, exp.SetOperation)):
         kind = tree.name.upper() if isinstance(tree, exp.Command) else tree.key.upper()
         problems.append(Diagnostic(source.at(len(sql) - len(sql.lstrip())), "F020",
-                                   f"{what} must be {one}; a {kind} statement is not allowed"))
+                                   f"{what} must be {one}; {kind} is not allowed"))
         return False
     if tables is not None:
         tables = {**tables, **{c.alias_or_name.lower(): c.alias_or_name for c in tree.find_all(exp.CTE)}}
@@ -373,7 +378,7 @@ def check_sql(source: _SqlSource, what: str, tables: dict[str, str] | None, call
         if depth > MAX_DEPTH:
             problems.append(Diagnostic(source.at(_start(node)), "F024", f"{what}: the SQL is nested too deeply"))
             return False
-        refused = _refused(node, tables, calls)
+        refused = _refused(node, tables, calls, sql)
         if refused:  # its children belong to the same fault
             problems.append(Diagnostic(source.at(_start(node)), refused[0], f"{what}: {refused[1]}"))
             ok = False
@@ -396,7 +401,7 @@ def _str(doc, key, default=None):
     return str(value).strip() if value is not None else None
 
 
-def load_definitions(path: Path, problems: list[Diagnostic]) -> dict[str, tuple[tuple[str, ...], exp.Expression]]:
+def load_definitions(path: Path, problems: list[Diagnostic]) -> dict[str, tuple[tuple[str, ...], exp.Expression] | None]:
     """Shared expressions that fact views call like functions: name -> (argument names, body)."""
     if not path.exists():
         return {}
@@ -409,9 +414,10 @@ def load_definitions(path: Path, problems: list[Diagnostic]) -> dict[str, tuple[
         if not isinstance(spec, dict) or not _check_keys(doc, DEFINITION_KEYS, f"definition {name}", problems) \
                 or not _check_shapes(doc, DEFINITION_SHAPES, "F026", problems):
             continue
-        if check_sql(_SqlSource(doc, "sql", text), f"definition {name}", None, FACT_CALLS, "F005", problems):
-            out[str(name).lower()] = (tuple(str(a) for a in spec["args"]), sqlglot.parse_one(str(spec["sql"]),
-                                                                                        dialect="duckdb"))
+        ok = check_sql(_SqlSource(doc, "sql", text), f"definition {name}", None, FACT_CALLS, "F005", problems)
+        # a refused definition stays known (None), so facts calling it are not blamed for an unknown function
+        out[str(name).lower()] = (tuple(str(a) for a in spec["args"]),
+                                  sqlglot.parse_one(str(spec["sql"]), dialect="duckdb")) if ok else None
     return out
 
 
@@ -419,7 +425,7 @@ def expand(sql: str, definitions: dict, loc: Loc, problems: list[Diagnostic]) ->
     """The fact's SQL with every call of a shared definition replaced by its body, arguments substituted."""
     tree = sqlglot.parse_one(sql, dialect="duckdb")
     for call in list(tree.find_all(exp.Anonymous)):
-        if call.name.lower() not in definitions:
+        if definitions.get(call.name.lower()) is None:
             continue
         args, body = definitions[call.name.lower()]
         if len(call.expressions) != len(args):
