@@ -320,7 +320,8 @@ def _spelling(node: exp.Expression, sql: str) -> str:
     return (node.sql_name() if isinstance(node, exp.Func) else node.key).lower()
 
 
-def _refused(node: exp.Expression, tables: dict[str, str] | None, calls: set[str], sql: str) -> tuple[str, str] | None:
+def _refused(node: exp.Expression, tables: dict[str, str] | None, requires: tuple[str, ...], calls: set[str],
+             sql: str) -> tuple[str, str] | None:
     """(code, reason) when a node may not appear in a fact view (`tables` given) or a shared definition."""
     if isinstance(node, exp.Table) and tables is not None:
         if not isinstance(node.this, exp.Identifier):
@@ -329,7 +330,7 @@ def _refused(node: exp.Expression, tables: dict[str, str] | None, calls: set[str
             return "F021", f"qualified table '{node.sql(dialect='duckdb')}' is not allowed; write the bare table name"
         if node.name.lower() not in tables:
             return "F021", (f"table '{node.name}' is not allowed; a fact view reads only the tables it requires "
-                            f"({', '.join(tables.values())}), earlier facts and its own CTEs"
+                            f"({', '.join(requires)}), earlier facts and its own CTEs"
                             + did_you_mean(node.name, tables.values()))
         return None
     if isinstance(node, exp.Anonymous):
@@ -339,10 +340,11 @@ def _refused(node: exp.Expression, tables: dict[str, str] | None, calls: set[str
     return "F023", f"'{_spelling(node, sql)}' is not allowed"
 
 
-def check_sql(source: _SqlSource, what: str, tables: dict[str, str] | None, calls: set[str], parse_code: str,
-              problems: list[Diagnostic]) -> bool:
-    """A fact view (`tables`: lower-case name -> name it may read) must be exactly one SELECT; a shared definition
-    (`tables` None) one expression. Only whitelisted nodes, functions and tables; each violation is located."""
+def check_sql(source: _SqlSource, what: str, requires: tuple[str, ...] | None, earlier: tuple[str, ...],
+              calls: set[str], parse_code: str, problems: list[Diagnostic]) -> bool:
+    """A fact view (`requires` given) must be exactly one SELECT reading its required tables, `earlier` fact views
+    and its CTEs; a shared definition (`requires` None) one expression. Only whitelisted nodes and functions; each
+    violation is located."""
     sql = source.sql
     try:
         statements = [s for s in sqlglot.parse(sql, dialect="duckdb") if s is not None]
@@ -357,7 +359,7 @@ def check_sql(source: _SqlSource, what: str, tables: dict[str, str] | None, call
     except RecursionError:
         problems.append(Diagnostic(source.base, "F024", f"{what}: the SQL is nested too deeply"))
         return False
-    one = "exactly one SELECT" if tables is not None else "exactly one expression"
+    one = "exactly one SELECT" if requires is not None else "exactly one expression"
     if len(statements) != 1:
         tokens = sqlglot.tokenize(sql, read="duckdb")
         second = next((b.start for a, b in zip(tokens, tokens[1:]) if a.token_type.name == "SEMICOLON"), None)
@@ -365,20 +367,20 @@ def check_sql(source: _SqlSource, what: str, tables: dict[str, str] | None, call
                                    + ("it is empty" if not statements else "a second statement starts here")))
         return False
     tree = statements[0]
-    if tables is not None and not isinstance(tree, (exp.Select, exp.SetOperation)):
+    if requires is not None and not isinstance(tree, (exp.Select, exp.SetOperation)):
         kind = tree.name.upper() if isinstance(tree, exp.Command) else tree.key.upper()
         problems.append(Diagnostic(source.at(len(sql) - len(sql.lstrip())), "F020",
                                    f"{what} must be {one}; {kind} is not allowed"))
         return False
-    if tables is not None:
-        tables = {**tables, **{c.alias_or_name.lower(): c.alias_or_name for c in tree.find_all(exp.CTE)}}
+    tables = None if requires is None else {t.lower(): t for t in [*requires, *earlier, *(
+        c.alias_or_name for c in tree.find_all(exp.CTE))]}
     ok, stack = True, [(tree, 0)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
             problems.append(Diagnostic(source.at(_start(node)), "F024", f"{what}: the SQL is nested too deeply"))
             return False
-        refused = _refused(node, tables, calls, sql)
+        refused = _refused(node, tables, requires or (), calls, sql)
         if refused:  # its children belong to the same fault
             problems.append(Diagnostic(source.at(_start(node)), refused[0], f"{what}: {refused[1]}"))
             ok = False
@@ -414,7 +416,7 @@ def load_definitions(path: Path, problems: list[Diagnostic]) -> dict[str, tuple[
         if not isinstance(spec, dict) or not _check_keys(doc, DEFINITION_KEYS, f"definition {name}", problems) \
                 or not _check_shapes(doc, DEFINITION_SHAPES, "F026", problems):
             continue
-        ok = check_sql(_SqlSource(doc, "sql", text), f"definition {name}", None, FACT_CALLS, "F005", problems)
+        ok = check_sql(_SqlSource(doc, "sql", text), f"definition {name}", None, (), FACT_CALLS, "F005", problems)
         # a refused definition stays known (None), so facts calling it are not blamed for an unknown function
         out[str(name).lower()] = (tuple(str(a) for a in spec["args"]),
                                   sqlglot.parse_one(str(spec["sql"]), dialect="duckdb")) if ok else None
@@ -477,14 +479,15 @@ def load_fact(path: Path, problems: list[Diagnostic], definitions: dict | None =
         if table not in canonical_tables():
             problems.append(Diagnostic(requires_doc.value_loc(i), "F025", f"'{table}' is not a canonical table"
                                        + did_you_mean(str(table), canonical_tables())))
-    tables = {str(t).lower(): str(t) for t in [*node["requires"], *earlier]}
+    requires = tuple(str(t) for t in node["requires"])
     calls = FACT_CALLS | set(definitions or {})
-    if not check_sql(_SqlSource(doc, "sql", path.read_text()), f"fact {node['id']}", tables, calls, "F007", problems):
+    if not check_sql(_SqlSource(doc, "sql", path.read_text()), f"fact {node['id']}", requires, earlier, calls, "F007",
+                     problems):
         return None
     sql = expand(str(node["sql"]), definitions or {}, doc.value_loc("sql"), problems)
     return Fact(
         id=str(node["id"]), description=_str(doc, "description"), grain=_str(doc, "grain"),
-        requires=tuple(str(t) for t in node["requires"]), units=tuple((str(k), str(v)) for k, v in node["units"].items()),
+        requires=requires, units=tuple((str(k), str(v)) for k, v in node["units"].items()),
         parents=tuple((str(k), str(v)) for k, v in (node.get("parents") or {}).items()),
         columns=tuple(columns), sql=sql, loc=doc.key_loc("id"),
         source_hash=_hash(path.read_text() + sql),  # the expanded SQL: a changed definition changes the hash
@@ -511,7 +514,9 @@ def _int(doc: _Doc, key: str, problems, default=None, minimum=1) -> int | None:
     return value
 
 
-def load_metric(path: Path, facts: dict[str, Fact], problems: list[Diagnostic]) -> Metric | None:
+def load_metric(path: Path, facts: dict[str, Fact], problems: list[Diagnostic], refused: set[str] = frozenset()
+                ) -> Metric | None:
+    """`refused`: ids of facts that failed to load (already reported), so metrics over them are not blamed."""
     node = read_yaml(path, problems)
     if node is None:
         return None
@@ -532,6 +537,8 @@ def load_metric(path: Path, facts: dict[str, Fact], problems: list[Diagnostic]) 
     reporting = _Doc(str(path), node.get("reporting") or {})
     min_den = _int(reporting, "min_denominator", problems, default=25)
     fact = facts.get(str(node["from"]))
+    if fact is None and str(node["from"]) in refused:
+        return None
     if fact is None:
         problems.append(Diagnostic(doc.value_loc("from"), "M010", f"unknown fact '{node['from']}'"
                                    + did_you_mean(str(node["from"]), facts)))
@@ -613,14 +620,17 @@ def load_catalog(root: Path) -> Catalog:
     root = Path(root)
     problems: list[Diagnostic] = []
     facts: dict[str, Fact] = {}
+    refused: set[str] = set()
     definitions = load_definitions(root / DEFINITIONS, problems)
     for path in sorted((root / "facts").glob("*.yaml")):
         fact = load_fact(path, problems, definitions, tuple(f.view for f in facts.values()))
         if fact:
             facts[fact.id] = fact
+        else:
+            refused.add(path.stem)
     metrics: dict[str, Metric] = {}
     for path in sorted(p for p in root.rglob("*.yaml") if p.parent.name != "facts" and p != root / DEFINITIONS):
-        metric = load_metric(path, facts, problems)
+        metric = load_metric(path, facts, problems, refused)
         if metric is None:
             continue
         if metric.id in metrics:
