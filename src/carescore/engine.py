@@ -14,6 +14,8 @@ RAW_SCHEMA = {"metric_id": pl.Utf8, "period": pl.Utf8, "level": pl.Utf8, "unit_i
               "stratum_value": pl.Utf8, "numerator": pl.Float64, "denominator": pl.Float64, "cases": pl.Int64,
               "sxx": pl.Float64, "syy": pl.Float64, "sxy": pl.Float64, "expected": pl.Float64}
 
+EXCLUSION_SCHEMA = {"metric_id": pl.Utf8, "period": pl.Utf8, "level": pl.Utf8, "unit_id": pl.Utf8, "exclusion": pl.Utf8,
+                    "excluded": pl.Int64}
 
 # Once the extracts are registered the connection needs nothing outside memory, so it is locked before any fact view
 # is even bound (binding read_csv already reads the file): SQL that slipped past the loader's checks cannot read or
@@ -35,7 +37,7 @@ def connect(extracts: Extracts, catalog: Catalog, threads: int | None = None) ->
             con.sql(fact_view_sql(fact))
             actual = dict(con.sql(describe_sql(fact)).pl().select("column_name", "column_type").iter_rows())
         except duckdb.Error as err:
-            problems.append(Diagnostic(fact.loc, "F010", f"fact {fact.id} does not run: {err}"))
+            problems.append(Diagnostic(fact.loc, "F010", f"fact {fact.id} does not run: {str(err).splitlines()[0]}"))
             continue
         missing = [c.name for c in fact.columns if c.name not in actual]
         if missing:
@@ -85,10 +87,8 @@ def _to_long(wide: pl.DataFrame, metrics: list[Metric]) -> tuple[pl.DataFrame, p
             exclusions.append(overall.select(pl.lit(m.id).alias("metric_id"), "period", "level", "unit_id",
                                              pl.lit(name).alias("exclusion"),
                                              pl.col(f"m{i}__ex{k}").cast(pl.Int64).alias("excluded")))
-    empty_ex = pl.DataFrame(schema={"metric_id": pl.Utf8, "period": pl.Utf8, "level": pl.Utf8, "unit_id": pl.Utf8,
-                                    "exclusion": pl.Utf8, "excluded": pl.Int64})
     long = pl.concat(parts) if parts else pl.DataFrame()
-    return long, (pl.concat(exclusions) if exclusions else empty_ex)
+    return long, (pl.concat(exclusions) if exclusions else pl.DataFrame(schema=EXCLUSION_SCHEMA))
 
 
 def compute(con: duckdb.DuckDBPyConnection, catalog: Catalog, metric_ids=None) -> tuple[pl.DataFrame, pl.DataFrame,
@@ -110,4 +110,4 @@ def compute(con: duckdb.DuckDBPyConnection, catalog: Catalog, metric_ids=None) -
             parts.append(long)
         excl.append(ex)
     return (pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame(schema=RAW_SCHEMA),
-            pl.concat(excl), sql)
+            pl.concat(excl) if excl else pl.DataFrame(schema=EXCLUSION_SCHEMA), sql)
