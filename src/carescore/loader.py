@@ -474,6 +474,13 @@ def load_fact(path: Path, problems: list[Diagnostic], definitions: dict | None =
             problems.append(Diagnostic(units_doc.value_loc(level), "F004",
                                        f"unit column '{column}' of level '{level}' is not a declared column"
                                        + did_you_mean(str(column), names)))
+    parents_doc = _Doc(str(path), node.get("parents") or {})
+    for child, parent in (node.get("parents") or {}).items():
+        for level in (child, parent):
+            if level not in node["units"]:
+                problems.append(Diagnostic(parents_doc.key_loc(child) if level == child else parents_doc.value_loc(child),
+                                           "F027", f"parents names level '{level}', which is not one of the fact's units"
+                                           + did_you_mean(str(level), node["units"])))
     requires_doc = _Doc(str(path), node["requires"])
     for i, table in enumerate(node["requires"]):
         if table not in canonical_tables():

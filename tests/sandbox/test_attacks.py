@@ -164,10 +164,21 @@ def test_requires_names_only_canonical_tables(tmp_path):
            in messages(root)
 
 
-def test_carescore_check_fails_with_the_located_message(tmp_path):
+def test_parents_name_unit_levels(tmp_path):
+    root = tree(tmp_path)
+    fact = attack_fact(root, "parents: {provider: network}", "parents: {provider: netwrk}")
+    assert f"{loc_of(fact, 'netwrk')}: error[F027] parents names level 'netwrk', which is not one of the fact's " \
+           f"units; did you mean 'network'?" in messages(root)
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_carescore_check_and_run_fail_with_the_located_message(command, tmp_path):
     root = tree(tmp_path)
     fact = attack_fact(root, SQL_LINE, SQL_LINE + "  UNION ALL SELECT * FROM read_text('/etc/passwd')\n")
-    result = CliRunner().invoke(app, ["check", str(root)])
+    (tmp_path / "data").mkdir()
+    args = [str(root)] if command == "check" else ["--metrics", str(root), "--data", str(tmp_path / "data"),
+                                                   "--store", str(tmp_path / "store")]
+    result = CliRunner().invoke(app, [command, *args])
     assert result.exit_code == 1
     assert f"{loc_of(fact, 'read_text')}: error[F022] fact social_needs: table function 'read_text'" in result.output
     assert "1 error(s)" in result.output
