@@ -333,6 +333,8 @@ def _refused(node: exp.Expression, tables: dict[str, str] | None, requires: tupl
                             f"({', '.join(requires)}), earlier facts and its own CTEs"
                             + did_you_mean(node.name, tables.values()))
         return None
+    if isinstance(node, exp.With) and node.args.get("recursive"):  # a run that never ends is a denial of service
+        return "F023", "'with recursive' is not allowed"
     if isinstance(node, exp.Anonymous):
         return None if node.name.lower() in calls else ("F023", f"function '{node.name.lower()}' is not allowed")
     if isinstance(node, FACT_EXPRESSION_NODES) or (tables is not None and isinstance(node, FACT_QUERY_NODES)):

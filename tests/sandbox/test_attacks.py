@@ -84,6 +84,8 @@ FACT_ATTACKS = {
                       "fact social_needs: function 'getenv' is not allowed"),
     "scalar_current_setting": ("s.screening_id,", "current_setting('threads') AS screening_id,", "current_setting",
                                "F023", "fact social_needs: function 'current_setting' is not allowed"),
+    "recursive_cte": ("  SELECT\n", "  WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)\n  SELECT\n",
+                      "n(i)", "F023", "fact social_needs: 'with recursive' is not allowed"),
 }
 STATEMENTS = {  # the whole view replaced by one statement that is not a SELECT
     "attach": (f"ATTACH '{OUT}.db' AS stolen", "ATTACH"),
