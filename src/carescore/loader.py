@@ -79,6 +79,8 @@ def read_yaml(path: Path, problems: list[Diagnostic]):
         mark = err.problem_mark or err.context_mark
         loc = Loc(str(path), mark.line + 1, mark.column + 1) if mark else Loc(str(path))
         problems.append(Diagnostic(loc, "M001", f"YAML syntax error: {err.problem or err.context}"))
+    except UnicodeDecodeError as err:
+        problems.append(Diagnostic(Loc(str(path)), "M001", f"file is not UTF-8 text (byte {err.start}); save it as UTF-8"))
     return None
 
 
