@@ -158,8 +158,11 @@ def publish(bundle: Bundle, root: Path | str | None = None) -> Path:
         if cause is None:
             raise  # not the store's fault: a bug, reported as one
         reason = os.strerror(cause.errno) if cause.errno else str(cause).strip() or type(cause).__name__
+        # only the last flush comes after CURRENT moved: then the run is live, but maybe not on disk yet
+        outcome = (f"run {bundle.run_id} is live but may not survive a power cut" if _current(root) == bundle.run_id
+                   else "the previous publication stays live")
         raise PublishError(f"cannot write the publication to {getattr(cause, 'filename', None) or root}: "
-                           f"{reason[:1].lower() + reason[1:]}; the previous publication stays live") from err
+                           f"{reason[:1].lower() + reason[1:]}; {outcome}") from err
 
 
 def _write(bundle: Bundle, root: Path) -> Path:
