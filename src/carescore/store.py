@@ -111,21 +111,16 @@ def _current(root: Path) -> str | None:
     return pointer.read_text().strip() if pointer.exists() else None
 
 
-def _remove_leftovers(root: Path) -> list[str]:
-    """Delete what dead (or failed) publishers left; call only with the lock held. Returns what was removed."""
-    removed = []
+def _remove_leftovers(root: Path) -> None:
+    """Delete what dead (or failed) publishers left; call only with the lock held."""
     runs = root / "runs"
     for marker in sorted(root.glob(".CURRENT-*.tmp")):
         run_id = marker.read_text().strip()
         if run_id and run_id != _current(root) and (runs / run_id).exists():
             shutil.rmtree(runs / run_id)  # renamed but never made live: not a publication
-            removed.append(str(runs / run_id))
         marker.unlink()
-        removed.append(str(marker))
     for tmp in sorted(runs.glob(".tmp-*")) if runs.exists() else ():
         shutil.rmtree(tmp)
-        removed.append(str(tmp))
-    return removed
 
 
 def _os_error(err: Exception) -> OSError | None:
