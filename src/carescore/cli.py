@@ -1,4 +1,8 @@
-"""carescore command line: each command is one sentence of output on error, exit 1."""
+"""carescore command line: each command is one sentence of output on error, exit 1.
+
+A user's mistake or a failing environment (a located CarescoreError, no publication yet, a file that cannot be
+read or written, a full disk) is that sentence; anything else is a bug, reported as `internal error: ...`
+with exit status 70 (EX_SOFTWARE); `--debug` anywhere on the command line shows its traceback instead."""
 
 from __future__ import annotations
 
@@ -11,18 +15,45 @@ import typer
 from .issues import CarescoreError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="carescore: public-grade performance measures for integrated care networks.")
+                  help="carescore: public-grade performance measures for integrated care networks. "
+                       "Add --debug to any command to see the traceback of an internal error.")
+INTERNAL_ERROR = 70
 
 METRICS = typer.Option(Path("metrics"), "--metrics", help="Folder of metric definitions.")
 STORE = typer.Option(None, "--store", help="Publication folder (default data/published or $CARESCORE_STORE).")
 
 
 def _fail(err: Exception) -> None:
-    typer.echo(str(err), err=True)
+    _report(err)
+    raise typer.Exit(1)
+
+
+def _report(err: Exception) -> None:
+    typer.echo(_sentence(err), err=True)
     if isinstance(err, CarescoreError):
         errors = sum(d.severity == "error" for d in err.diagnostics)
         typer.echo(f"{errors} error(s)", err=True)
-    raise typer.Exit(1)
+
+
+def _sentence(err: Exception) -> str:
+    if isinstance(err, OSError) and err.filename and err.strerror:  # open(), mkdir(): name the file
+        return f"{err.filename}: {err.strerror[:1].lower() + err.strerror[1:]}"
+    return str(err).strip() or type(err).__name__
+
+
+def _user_error(err: Exception) -> bool:
+    from .store import NoPublishedRun
+
+    return isinstance(err, (CarescoreError, NoPublishedRun, OSError))  # store.PublishError is an OSError
+
+
+def _catalog(metrics: Path):
+    from .issues import Diagnostic, Loc
+    from .loader import load_catalog
+
+    if not metrics.is_dir():  # the loader would find no definitions in it and call that a valid catalog
+        raise CarescoreError([Diagnostic(Loc(str(metrics)), "M000", "metrics folder does not exist")])
+    return load_catalog(metrics)
 
 
 @app.command()
@@ -33,6 +64,8 @@ def demo(out: Path = typer.Option(Path("data/demo"), help="Folder to write the e
     """Generate a seeded synthetic network (no real patients)."""
     from .demo import write_demo
 
+    if format not in ("parquet", "csv"):
+        _fail(ValueError(f"unknown format '{format}'; use parquet or csv"))
     start = time.perf_counter()
     paths = write_demo(out, patients=patients, seed=seed, fmt=format)
     typer.echo(f"wrote {len(paths)} tables to {out} in {time.perf_counter() - start:.1f}s")
@@ -41,12 +74,7 @@ def demo(out: Path = typer.Option(Path("data/demo"), help="Folder to write the e
 @app.command()
 def check(metrics: Path = typer.Argument(Path("metrics"), help="Folder of metric definitions.")):
     """Load and check every definition; print every problem as path:line:col: error[CODE] message."""
-    from .loader import load_catalog
-
-    try:
-        catalog = load_catalog(metrics)
-    except CarescoreError as err:
-        _fail(err)
+    catalog = _catalog(metrics)
     typer.echo(f"ok: {len(catalog.metrics)} metrics over {len(catalog.facts)} facts")
 
 
@@ -57,12 +85,8 @@ def sql(metric_id: str = typer.Argument(..., help="Metric id, or a fact id with 
     """Print the compiled, readable DuckDB SQL of a metric."""
     from .compile import compile_fact
     from .issues import did_you_mean
-    from .loader import load_catalog
 
-    try:
-        catalog = load_catalog(metrics)
-    except CarescoreError as err:
-        _fail(err)
+    catalog = _catalog(metrics)
     if fused:
         if metric_id not in catalog.facts:
             _fail(ValueError(f"unknown fact '{metric_id}'" + did_you_mean(metric_id, catalog.facts)))
@@ -117,13 +141,10 @@ def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (o
         previous = store_mod.current_run_id(store)
     except store_mod.NoPublishedRun:
         previous = None
-    try:
-        extracts = _extracts(data, format)
-        bundle = pipeline.build(data, metrics, extracts=extracts, as_of=_as_of(as_of), baseline=baseline(store),
-                                audit_limit=audit_limit)
-        store_mod.publish(bundle, store)
-    except CarescoreError as err:
-        _fail(err)
+    extracts = _extracts(data, format)
+    bundle = pipeline.build(data, metrics, extracts=extracts, catalog=_catalog(metrics), as_of=_as_of(as_of),
+                            baseline=baseline(store), audit_limit=audit_limit)
+    store_mod.publish(bundle, store)
     res = bundle.results
     counts = dict(res.group_by("status").len().iter_rows())
     typer.echo(f"published run {bundle.run_id} in {time.perf_counter() - start:.1f}s: "
@@ -155,10 +176,7 @@ def validate(data: Path = typer.Option(Path("data/demo"), help="Folder of extrac
     from .contracts import load_contracts
 
     start = time.perf_counter()
-    try:
-        extracts = _extracts(data, format)
-    except CarescoreError as err:
-        _fail(err)
+    extracts = _extracts(data, format)
     result = dq.run(extracts, load_contracts(), _as_of(as_of), dq.baseline(store), rejected=extracts.rejected,
                     warnings=extracts.warnings)
     typer.echo(f"{'table':<28}{'rows':>10}{'checks':>8}{'blocking':>10}{'warnings':>10}")
@@ -183,10 +201,7 @@ def results(metric: str | None = typer.Option(None, help="Only this metric id.")
     """The published (public, suppressed) long table."""
     from . import store as store_mod
 
-    try:
-        frame = store_mod.read_public(store, metric_id=metric, level=level)
-    except store_mod.NoPublishedRun as err:
-        _fail(err)
+    frame = store_mod.read_public(store, metric_id=metric, level=level)
     if format == "parquet":
         if out is None:
             _fail(ValueError("--format parquet needs --out FILE"))
@@ -211,13 +226,12 @@ def explain(metric: str = typer.Argument(..., help="Metric id."),
             value: str = typer.Option("all", "--value", help="The group within --stratum, e.g. true."),
             store: Path | None = STORE):
     """Where one published number comes from: definition, run, data cut, SQL, value and status."""
-    from . import store as store_mod
     from .explain import ExplainError
     from .explain import explain as explain_text
 
     try:
         typer.echo(explain_text(metric, unit, period, stratum, value, store), nl=False)
-    except (store_mod.NoPublishedRun, ExplainError) as err:
+    except ExplainError as err:
         _fail(err)
 
 
@@ -242,7 +256,7 @@ def diff(old: str | None = typer.Option(None, "--from", help="Earlier run id (de
         if old is None and not earlier:
             raise ValueError(f"run {new} is the first published run: there is nothing to compare it with")
         summary, changes = compare(store, old or earlier[-1], new)
-    except (store_mod.NoPublishedRun, ValueError) as err:
+    except ValueError as err:
         _fail(err)
     typer.echo(report(summary, changes), nl=False)
     if out is not None:
@@ -260,8 +274,21 @@ def _register_payer_commands() -> None:
 _register_payer_commands()
 
 
-def main() -> None:
-    app()
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        app([a for a in args if a != "--debug"], prog_name="carescore")
+    except Exception as err:  # click has already dealt with usage errors and typer.Exit
+        if debug:
+            raise
+        if _user_error(err):
+            _report(err)
+            sys.exit(1)
+        line = (str(err).strip().splitlines() or [""])[0]
+        typer.echo(f"internal error: {type(err).__name__}: {line}; please report it "
+                   "(rerun with --debug for the traceback)", err=True)
+        sys.exit(INTERNAL_ERROR)
 
 
 if __name__ == "__main__":

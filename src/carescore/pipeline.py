@@ -127,7 +127,7 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
             "every metric would be on data-quality hold: this run is not published and the previous "
             "publication stays live"))])
     lap("validate")
-    con = engine.connect(extracts, catalog, threads=threads)
+    con = engine.connect(validate.finite_only(extracts), catalog, threads=threads)
     runnable = [m.id for m in catalog.metrics.values()
                 if not set(catalog.facts[m.fact].requires) & (missing | rejected)]
     raw, exclusions, fact_sql = engine.compute(con, catalog, runnable)

@@ -8,6 +8,8 @@ Contract keys (data/contracts/*.yaml) and the rule each compiles to:
           · not_future (date ≤ as-of day) · max_age_years (date ≥ as-of − N years) · not_before: <column>
           (date order) · references: table.column · max_length · no_formula (text a spreadsheet would run)
           · severity: blocking|warning, or {kind: severity} for some of the column's rules
+          · every double column, without a key: finite (no NaN or ±infinity: they pass range checks,
+          since NaN compares as the largest number, and later stop the engine's decimal casts)
   table:  primary_key → unique · rows (≥ 1 row) · freshness: {column, max_age_days}
           · volume: {tolerance, by_provider, min_rows} (rows within ±tolerance of the last accepted cut,
           overall and, with by_provider, per provider that had at least min_rows)
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -52,7 +54,7 @@ TABLE_WIDE = {"unique", "rows", "volume", "provider_volume", "freshness", "parse
 CODES = {"header": "L003", "parse": "Q001", "rows": "Q002", "volume": "Q003", "provider_volume": "Q004", "freshness": "Q005",
          "unique": "Q010", "not_null": "Q011", "allowed": "Q012", "range": "Q013", "pattern": "Q014",
          "not_future": "Q015", "max_age": "Q016", "not_before": "Q017", "references": "Q018",
-         "max_length": "Q019", "no_formula": "Q020"}
+         "max_length": "Q019", "no_formula": "Q020", "finite": "Q021"}
 FORMULA = r"^[=+@\t\r]"  # what a spreadsheet would evaluate; "-" is left out: negative numbers are data
 SAMPLES = 5
 POLARS_TO_SQL = {"varchar": "VARCHAR", "integer": "BIGINT", "double": "DOUBLE", "date": "DATE", "boolean": "BOOLEAN"}
@@ -198,6 +200,8 @@ def rules_for(contract: Contract, as_of: dt.date, baseline: pl.DataFrame | None 
         if c.allowed:
             out.append(Rule(t, "allowed", (c.name,), _severity(sev, "allowed"),
                             f"one of {', '.join(c.allowed)}", (("values", c.allowed),)))
+        if c.type == "double":
+            out.append(Rule(t, "finite", (c.name,), _severity(sev, "finite"), "a finite number (not NaN or infinity)"))
         if c.min is not None or c.max is not None:
             words = " and ".join(w for w in (f">= {c.min}" if c.min is not None else "",
                                              f"<= {c.max}" if c.max is not None else "") if w)
@@ -292,6 +296,8 @@ def bad_rows_sql(rule: Rule, table: str) -> str | None:
         return f"{c} NOT IN (SELECT {_id(column)} FROM {_id(target)} WHERE {_id(column)} IS NOT NULL)"
     if rule.kind == "max_length":
         return f"LENGTH({c}) > {p['max']}"
+    if rule.kind == "finite":
+        return f"NOT isfinite({c})"
     return None
 
 
@@ -314,7 +320,7 @@ EXPECTATION_NAMES = {
     "references": "unexpected_rows_expectation", "max_length": "expect_column_value_lengths_to_be_between",
     "no_formula": "expect_column_values_to_not_match_regex", "freshness": "expect_column_max_to_be_between",
     "volume": "expect_table_row_count_to_be_between", "provider_volume": "unexpected_rows_expectation",
-    "parse": "", "header": "",
+    "finite": "unexpected_rows_expectation", "parse": "", "header": "",
 }
 
 
@@ -348,7 +354,7 @@ def expectation(rule: Rule, index: int, table: str, sql_route: bool = True):
                                                          meta=meta)
     if rule.kind == "freshness":
         return E.ExpectColumnMaxToBeBetween(column=c, min_value=p["min"], meta=meta)
-    if rule.kind == "references" and sql_route:
+    if rule.kind in ("references", "finite") and sql_route:
         return E.UnexpectedRowsExpectation(
             unexpected_rows_query=f"SELECT * FROM {{batch}} WHERE {bad_rows_sql(rule, table)}", meta=meta)
     if rule.kind == "provider_volume" and sql_route:
@@ -442,7 +448,7 @@ def run(extracts: Extracts, contracts: dict[str, Contract], as_of: dt.date | Non
                 continue
             res = r.result or {}
             count = int(res.get("unexpected_count") or (res.get("observed_value") if rule.kind in
-                                                         ("references", "provider_volume") else 0) or 0)
+                                                         ("references", "finite", "provider_volume") else 0) or 0)
             loc, providers, samples = None, (), ()
             if not r.success:
                 loc, providers, samples = _locate(rule, extracts.tables[table], contract, paths.get(table), con, table)
@@ -450,6 +456,15 @@ def run(extracts: Extracts, contracts: dict[str, Contract], as_of: dt.date | Non
     con.close()
     rows = {t: extracts.tables[t].height for t in present}
     return Report(tuple(outcomes), rows)
+
+
+def finite_only(extracts: Extracts) -> Extracts:
+    """The extracts with NaN and ±infinity as missing values, for the engine: the finite rule has reported
+    and held them, and DuckDB's decimal casts stop the whole run on the first one."""
+    def clean(frame: pl.DataFrame) -> pl.DataFrame:
+        floats = [c for c, t in frame.schema.items() if t.is_float()]
+        return frame.with_columns(pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in floats)
+    return replace(extracts, tables={t: clean(f) for t, f in extracts.tables.items()})
 
 
 def volume_profile(extracts: Extracts, contracts: dict[str, Contract]) -> pl.DataFrame:

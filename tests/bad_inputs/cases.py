@@ -234,6 +234,14 @@ CASES += [
     Case("negative_cost_one_stay", "encounters", edit_where("encounters", HOSP3_STAY, cost="-2500.00"),
          ("error[Q013] encounters.cost: 1 row(s) break the rule '>= 0'", "only provider(s) HOSP-003"),
          {m: ("HOSP-003",) for m in ("episode_cost_30d", "inpatient_cost_per_admission", "cost_pmpm")}, full=True),
+    # NaN and infinity parse as doubles and pass '>= 0' (NaN compares as the largest number), then stopped the
+    # engine with an unlocated ConversionException: now a located blocking check, held like a negative cost
+    Case("nan_cost_one_stay", "encounters", edit_where("encounters", HOSP3_STAY, cost="NaN"),
+         ("error[Q021] encounters.cost: 1 row(s) break the rule 'a finite number (not NaN or infinity)'",
+          "only provider(s) HOSP-003"),
+         {m: ("HOSP-003",) for m in ("episode_cost_30d", "inpatient_cost_per_admission", "cost_pmpm")}, full=True),
+    Case("infinite_costs_everywhere", "procedures", every_nth("procedures", 2, cost="inf"),
+         ("procedures.csv:2:10: error[Q021] procedures.cost: ",), {}),
     Case("negative_costs_everywhere", "procedures", every_nth("procedures", 2, cost="-1.00"),
          ("procedures.csv:2:10: error[Q013] procedures.cost: ",), {}),
     Case("age_over_120", "patients", set_cell("patients", 7, "birth_date", "1890-06-01"),

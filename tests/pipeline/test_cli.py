@@ -191,3 +191,76 @@ def test_diff_reports_exactly_what_changed_between_two_runs(published, tmp_path)
     assert "status changed 0, moved outside the earlier 95% interval 0, moved within it 0" in same.stdout
     first = cli("diff", "--to", run, env={"CARESCORE_STORE": str(target)})
     assert first.returncode == 1 and "is the first published run" in first.stderr
+
+
+def _bad_invocations(tmp_path):
+    empty = tmp_path / "empty-store"
+    empty.mkdir()
+    garbled = tmp_path / "metrics"
+    shutil.copytree(REPO / "metrics", garbled)
+    (garbled / "quality" / "followup_7d.yaml").write_bytes(b"\xff\xfeid: x\n")
+    nowhere = tmp_path / "no" / "such"
+    return [
+        ("demo", "--out", str(tmp_path / "d"), "--patients", "10", "--format", "xml"),
+        ("demo", "--out", "/proc/no/such", "--patients", "10"),
+        ("check", str(nowhere)),
+        ("check", str(garbled)),
+        ("sql", "no_such_metric"),
+        ("sql", "no_such_fact", "--fused"),
+        ("sql", "readmission_30d", "--metrics", str(garbled)),
+        ("run", "--data", str(nowhere), "--store", str(empty)),
+        ("run", "--data", str(tmp_path), "--metrics", str(nowhere), "--store", str(empty)),
+        ("run", "--data", str(tmp_path), "--format", "xml", "--store", str(empty)),
+        ("run", "--data", str(tmp_path), "--as-of", "yesterday", "--store", str(empty)),
+        ("validate", "--data", str(nowhere)),
+        ("validate", "--data", str(tmp_path), "--format", "xml"),
+        ("results", "--store", str(empty)),
+        ("results", "--store", str(empty), "--format", "xml"),
+        ("explain", "readmission_30d", "--store", str(empty)),
+        ("diff", "--store", str(empty)),
+        ("stars", "--measures", str(nowhere), "--method", str(nowhere)),
+        ("incentives", "--scenario", str(nowhere), "--measures", str(nowhere)),
+        ("no-such-command",),
+    ]
+
+
+def test_every_command_with_bad_arguments_fails_in_a_sentence_not_a_traceback(tmp_path):
+    for args in _bad_invocations(tmp_path):
+        out = cli(*args)
+        said = out.stdout + out.stderr
+        assert out.returncode != 0 and out.stderr.strip(), (args, said)
+        assert "Traceback" not in said and "internal error" not in said, (args, said)
+    garbled = cli("check", str(tmp_path / "metrics"))
+    assert (f"{tmp_path}/metrics/quality/followup_7d.yaml:1:1: error[M001] file is not UTF-8 text"
+            in garbled.stderr)
+
+
+def test_bad_arguments_against_a_publication(published, tmp_path):
+    env = {"CARESCORE_STORE": str(published[0])}
+    for args in [("results", "--format", "xml"), ("results", "--format", "parquet"),
+                 ("results", "--out", str(tmp_path / "no" / "such.csv")), ("explain", "no_such_metric"),
+                 ("diff", "--from", "no-such-run"), ("diff", "--out", str(tmp_path / "no" / "such.csv"))]:
+        out = cli(*args, env=env)
+        assert out.returncode != 0 and out.stderr.strip(), args
+        assert "Traceback" not in out.stdout + out.stderr, (args, out.stderr)
+    out = cli("results", "--out", str(tmp_path / "no" / "such.csv"), env=env)
+    assert out.stderr == f"{tmp_path}/no/such.csv: no such file or directory\n"
+
+
+def test_a_bug_is_an_internal_error_and_debug_shows_its_traceback(monkeypatch, capsys):
+    import pytest
+
+    from carescore import cli as cli_mod
+    from carescore import loader
+
+    def broken(root):
+        raise RuntimeError("a bug\nsecond line")
+
+    monkeypatch.setattr(loader, "load_catalog", broken)
+    with pytest.raises(SystemExit) as done:
+        cli_mod.main(["check", "metrics"])
+    assert done.value.code == cli_mod.INTERNAL_ERROR != 0
+    assert capsys.readouterr().err == ("internal error: RuntimeError: a bug; please report it (rerun with --debug "
+                                       "for the traceback)\n")
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli_mod.main(["check", "metrics", "--debug"])
