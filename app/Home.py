@@ -29,8 +29,10 @@ sections = {
 }
 nav = st.navigation(sections)
 
+staff_pages = sections["For network leadership"] + sections["For payers"]
 with st.sidebar:
     staff = auth.current_staff()
+    auth.sync_cookie()
     if staff is None:
         st.caption("Public pages need no sign-in. Leadership and payer pages are for staff.")
     else:
@@ -39,9 +41,13 @@ with st.sidebar:
             auth.sign_out()
             st.rerun()
 
+if nav in staff_pages and staff is None:
+    st.session_state["return_to"] = nav.url_path  # where to go once signed in
+elif nav not in sections["Staff"]:
+    st.session_state.pop("return_to", None)  # went elsewhere instead
 try:
     nav.run()
 finally:
     # What staff pages need loads while a staff member signs in; public visitors never wait for it.
-    if nav in sections["For network leadership"] + sections["For payers"] + sections["Staff"]:
+    if nav in staff_pages + sections["Staff"]:
         app_data.import_in_background()

@@ -1,10 +1,12 @@
-"""Data quality (everyone): what the run's checks found, per table. Sample record keys are never shown, and
-counts of 1-10 are not either, as on every public page."""
+"""Data quality (everyone): what the run's checks found, per table and check, as counts. Check messages, observed
+values and sample record keys are never shown to the public (they can name records), and counts of 1-10 are not
+either, as on every public page; signed-in leadership staff can open the messages."""
 
 import polars as pl
 import streamlit as st
 
 from carescore import app_data as ad
+from carescore import auth
 
 st.title("Data quality")
 run = ad.require_run()
@@ -39,12 +41,22 @@ st.dataframe(summary.select(pl.col("table").alias("Table"), pl.col("status").ali
              hide_index=True, key="dq_summary", height=ad.table_height(summary.height))
 
 if failed.height:
+    # Only what was checked and how many records failed: a check's message, observed values and sample keys
+    # can hold record identifiers (patient or encounter ids), which a public page never shows.
     st.subheader("What did not pass")
-    st.dataframe(failed.sort("severity", "table").select(
-        pl.col("table").alias("Table"), pl.col("column").alias("Column"), pl.col("severity").alias("Severity"),
-        pl.col("message").alias("What was found"),
-        pl.col("unexpected_count").map_elements(ad.fmt_count, return_dtype=pl.String).alias("Records affected")),
+    by_check = (failed.group_by("table", "column", "expectation", "severity")
+                .agg(records=pl.col("unexpected_count").sum()).sort("severity", "table", "column", "expectation"))
+    st.dataframe(by_check.select(
+        pl.col("table").alias("Table"), pl.col("column").alias("Column"),
+        pl.col("expectation").str.replace_all("_", " ").alias("Check"), pl.col("severity").alias("Severity"),
+        pl.col("records").map_elements(ad.fmt_count, return_dtype=pl.String).alias("Records affected")),
         hide_index=True, key="dq_failed")
+    staff = auth.current_staff()
+    if staff is not None and "leadership" in staff.roles:
+        with st.expander("Details for staff (may name records)"):
+            st.dataframe(failed.select(pl.col("table").alias("Table"), pl.col("column").alias("Column"),
+                                       pl.col("message").alias("What was found")),
+                         hide_index=True, key="dq_detail")
 if holds:
     catalog = ad.catalog(run)
     st.subheader("Measures on hold")

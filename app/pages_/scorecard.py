@@ -8,7 +8,7 @@ import polars as pl
 import streamlit as st
 
 from carescore import app_data as ad
-from carescore import auth, stats
+from carescore import auth, exports, stats
 
 st.title("Scorecard")
 auth.require("leadership")
@@ -91,7 +91,10 @@ st.dataframe(styled, hide_index=True, key="sc_table", height=ad.table_height(tab
 st.caption("✔ better / ✖ worse / • no different from the whole network (95% interval); ▲▼ higher or lower where "
            "neither direction is better. Arrows show the change since the year before (↑ up, ↓ down, → within 2%). "
            "“Too few” values are shown to staff for context but are not reliable and are never published.")
-st.download_button("Download this scorecard (CSV)", now.drop("sxx", "syy", "sxy", strict=False).write_csv(),
+# A unit's id and name are data an operator typed, so the CSV goes through the one formula-safe writer.
+download = now.drop("sxx", "syy", "sxy", strict=False).with_columns(
+    unit_name=pl.col("unit_id").replace_strict(names, default=None, return_dtype=pl.Utf8))
+st.download_button("Download this scorecard (CSV)", exports.safe_csv(download),
                    file_name=f"scorecard_{period}.csv", mime="text/csv", key="sc_csv")
 
 def funnel_chart(title: str, x_title: str, y_title: str) -> alt.LayerChart:

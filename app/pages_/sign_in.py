@@ -29,9 +29,13 @@ with st.form("sign_in"):
     password = st.text_input("Password", type="password")
     submitted = st.form_submit_button("Sign in", type="primary")
 if submitted:
-    staff = auth.check_local(user, password)
-    if staff is None:
-        st.error("That user name and password do not match an account.")
+    result = auth.sign_in_local(user, password, auth.client_key())
+    if isinstance(result, str):
+        st.error(result)
     else:
-        st.session_state["staff"] = staff
+        auth.remember(result)
+        # Back to the staff page that sent them here, if any; else this page says who they are.
+        back = st.session_state.pop("return_to", None)
+        if back:
+            st.switch_page(f"pages_/{back}.py")
         st.rerun()

@@ -19,6 +19,7 @@ def app(published, auth_file, monkeypatch):
     """An AppTest of the whole app (navigation included) on the published demo run, not signed in."""
     monkeypatch.setenv("CARESCORE_STORE", str(published))
     monkeypatch.setenv("CARESCORE_AUTH_FILE", str(auth_file))
+    monkeypatch.setenv("CARESCORE_SESSION_SECRET", "a secret for tests only")  # not ~/.carescore
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.run()
     return at

@@ -61,7 +61,9 @@ def server(published_demo):
     """The app over its own published run and local staff accounts."""
     root = published_demo.parent
     auth = write_auth_file(root / "users.toml")
-    with streamlit_app(root, {"CARESCORE_STORE": str(published_demo), "CARESCORE_AUTH_FILE": str(auth)}) as url:
+    env = {"CARESCORE_STORE": str(published_demo), "CARESCORE_AUTH_FILE": str(auth),
+           "CARESCORE_SESSION_SECRET": "a secret for tests only"}
+    with streamlit_app(root, env) as url:
         yield {"url": url, "store": published_demo}
 
 
