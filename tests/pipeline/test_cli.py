@@ -231,7 +231,7 @@ def test_every_command_with_bad_arguments_fails_in_a_sentence_not_a_traceback(tm
         assert out.returncode != 0 and out.stderr.strip(), (args, said)
         assert "Traceback" not in said and "internal error" not in said, (args, said)
     garbled = cli("check", str(tmp_path / "metrics"))
-    assert (f"{tmp_path}/metrics/quality/followup_7d.yaml:1:1: error[M001] file is not UTF-8 text"
+    assert (f"{tmp_path}/metrics/quality/followup_7d.yaml:1:1: error[M006] the file is not text: byte 0xff is not UTF-8"
             in garbled.stderr)
 
 
