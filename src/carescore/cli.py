@@ -157,6 +157,10 @@ def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (o
         typer.echo(f"versus the previous run {previous}: {change['status']:,} result(s) changed status, "
                    f"{change['moved']:,} moved outside the earlier interval, {change['added']:,} added, "
                    f"{change['removed']:,} removed (`carescore diff` for the detail)")
+        if change["small_changes"]:
+            typer.echo(f"warning: {change['small_changes']:,} published result(s) changed by 1 to 10 people or events "
+                       "since the previous run; a reader comparing the two releases learns about those few "
+                       "(`carescore diff` lists them)")
     audit = bundle.manifest.get("suppression_audit", {})
     if audit.get("groups_too_large_to_audit"):
         typer.echo(f"small-number audit: {audit['groups_too_large_to_audit']} of {audit['groups']} metric-period groups "

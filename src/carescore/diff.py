@@ -14,7 +14,8 @@ KEY = ["metric_id", "period", "level", "unit_id", "stratum", "stratum_value"]
 
 def compare(root, old_run: str, new_run: str) -> tuple[dict, pl.DataFrame]:
     """(summary, changes): one row per result that differs, with `change` = added, removed, status or moved."""
-    old, new = (store.read_public(root, run_id=r).select(*KEY, "value", "ci_low", "ci_high", "status")
+    old, new = (store.read_public(root, run_id=r).select(*KEY, "value", "ci_low", "ci_high", "status", "numerator",
+                                                         "cases")
                 for r in (old_run, new_run))
     both = old.join(new, on=KEY, how="full", coalesce=True, suffix="_new", nulls_equal=True)
     change = (pl.when(pl.col("status").is_null()).then(pl.lit("added"))
@@ -22,8 +23,11 @@ def compare(root, old_run: str, new_run: str) -> tuple[dict, pl.DataFrame]:
               .when(pl.col("status") != pl.col("status_new")).then(pl.lit("status"))
               .when((pl.col("status") == "ok") & ((pl.col("value_new") < pl.col("ci_low"))
                                                   | (pl.col("value_new") > pl.col("ci_high")))).then(pl.lit("moved"))
-              .when(pl.col("value") != pl.col("value_new")).then(pl.lit("within_interval")))
-    changes = both.with_columns(change=change).filter(pl.col("change").is_not_null()).sort("change", *KEY)
+              .when(pl.col("value") != pl.col("value_new")).then(pl.lit("within_interval"))
+              .when((pl.col("cases") != pl.col("cases_new")) | (pl.col("numerator") != pl.col("numerator_new")))
+              .then(pl.lit("counts")))
+    changes = (both.with_columns(change=change, small_change=_small_change())
+               .filter(pl.col("change").is_not_null()).sort("change", *KEY))
     manifests = [store.read_manifest(root, r) for r in (old_run, new_run)]
     redefined = sorted(m for m, spec in manifests[1]["metrics"].items()
                        if m in manifests[0]["metrics"] and spec["sha256"] != manifests[0]["metrics"][m]["sha256"])
@@ -35,8 +39,20 @@ def compare(root, old_run: str, new_run: str) -> tuple[dict, pl.DataFrame]:
         "dropped_metrics": sorted(set(manifests[0]["metrics"]) - set(manifests[1]["metrics"])),
         "code": (manifests[0]["code_version"], manifests[1]["code_version"]),
         **{k: counts.get(k, 0) for k in ("added", "removed", "status", "moved", "within_interval")},
+        "small_changes": int(changes["small_change"].sum()),
     }
     return summary, changes
+
+
+def _small_change() -> pl.Expr:
+    """A result published in both runs whose count moved by 1 to 10: a reader who subtracts the two releases
+    learns about those few people (differencing), which no suppression within one run prevents."""
+    def moved(c):
+        d = (pl.col(f"{c}_new") - pl.col(c)).abs()
+        whole = (pl.col(c) == pl.col(c).round()) & (pl.col(f"{c}_new") == pl.col(f"{c}_new").round())
+        return d.is_between(1, 10) & whole
+    return ((pl.col("status") == "ok") & (pl.col("status_new") == "ok")
+            & (moved("cases") | moved("numerator"))).fill_null(False)
 
 
 def report(summary: dict, changes: pl.DataFrame, top: int = 10) -> str:
@@ -49,6 +65,10 @@ def report(summary: dict, changes: pl.DataFrame, top: int = 10) -> str:
                      f"removed: {', '.join(s['dropped_metrics']) or 'none'}")
     lines += [f"results added {s['added']:,}, removed {s['removed']:,}, status changed {s['status']:,}, "
               f"moved outside the earlier 95% interval {s['moved']:,}, moved within it {s['within_interval']:,}"]
+    if s.get("small_changes"):
+        lines.append(f"warning: {s['small_changes']:,} published result(s) for the same period changed by 1 to 10 "
+                     "people or events; comparing the two releases reveals those few (publish fixed periods once, "
+                     "or hold the revision until it is larger)")
     status = changes.filter(pl.col("change") == "status")
     if status.height:
         lines.append("status changes: " + ", ".join(

@@ -15,6 +15,11 @@ until none is determined.
 **Measures that count the same people** (for example 7- and 30-day follow-up after the same discharges)
 publish the same denominators, so a count shown by one is public for all of them: their sums are protected
 and audited once more together, and a result hidden there is hidden in each of them.
+
+**Not protected: differencing across releases.** Two runs over the same period that differ by a few people (late
+records, a correction) let a reader subtract one release from the other. Publish fixed periods once and hold
+revisions until they are large; `carescore run` and `carescore diff` warn when a published result for the same
+period changed by 1 to 10 since the last release.
 """
 
 from __future__ import annotations

@@ -64,6 +64,7 @@ def test_run_and_results(demo_dir, tmp_path):
     assert again.returncode == 0, again.stderr
     assert ("0 result(s) changed status, 0 moved outside the earlier interval, 0 added, 0 removed"
             in again.stdout), again.stdout
+    assert "changed by 1 to 10" not in again.stdout  # no differencing warning for a rerun on the same data
 
 
 def test_audit_limit_says_which_groups_were_protected_sum_by_sum(demo_dir, tmp_path):
@@ -167,11 +168,14 @@ def test_diff_reports_exactly_what_changed_between_two_runs(published, tmp_path)
     ok = (pl.col("status") == "ok") & (pl.col("stratum") == "all") & (pl.col("level") == "provider")
     moved = public.filter(ok, pl.col("ci_high") < 0.9 * pl.col("ci_high").max()).row(0, named=True)
     hidden = public.filter(ok, pl.col("unit_id") != moved["unit_id"]).row(0, named=True)
+    # one more: its count moves by 3 for the same period, its rounded value does not (a differencing risk)
+    recount = public.filter(ok, ~pl.col("unit_id").is_in([moved["unit_id"], hidden["unit_id"]])).row(0, named=True)
     key = ["metric_id", "period", "level", "unit_id", "stratum", "stratum_value"]
     is_row = lambda r: pl.all_horizontal(pl.col(k) == r[k] for k in key)  # noqa: E731
     public = public.with_columns(
         value=pl.when(is_row(moved)).then(pl.col("ci_high") * 1.05 + 0.01).otherwise(pl.col("value")),
-        status=pl.when(is_row(hidden)).then(pl.lit("suppressed")).otherwise(pl.col("status")))
+        status=pl.when(is_row(hidden)).then(pl.lit("suppressed")).otherwise(pl.col("status")),
+        cases=pl.when(is_row(recount)).then(pl.col("cases") + 3).otherwise(pl.col("cases")))
     public.write_parquet(target / "runs" / later / "public.parquet")
     manifest = json.loads((target / "runs" / later / "manifest.json").read_text())
     manifest["metrics"]["followup_7d"]["sha256"] = "0" * 16
@@ -185,7 +189,9 @@ def test_diff_reports_exactly_what_changed_between_two_runs(published, tmp_path)
             "moved within it 0") in out.stdout
     assert "status changes: ok → suppressed: 1" in out.stdout
     changes = pl.read_csv(tmp_path / "changes.csv", infer_schema=False)
-    assert sorted(changes["unit_id"].to_list()) == sorted([moved["unit_id"], hidden["unit_id"]])
+    assert sorted(changes["unit_id"].to_list()) == sorted([moved["unit_id"], hidden["unit_id"], recount["unit_id"]])
+    assert "warning: 1 published result(s) for the same period changed by 1 to 10 people or events" in out.stdout
+    assert changes.filter(pl.col("small_change") == "true")["unit_id"].to_list() == [recount["unit_id"]]
 
     same = cli("diff", "--from", run, "--to", run, env={"CARESCORE_STORE": str(target)})
     assert "status changed 0, moved outside the earlier 95% interval 0, moved within it 0" in same.stdout
