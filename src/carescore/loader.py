@@ -7,15 +7,14 @@ import hashlib
 from pathlib import Path
 
 import sqlglot
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarstring import LiteralScalarString
 from sqlglot import exp
 
+from . import yamldoc
 from .contracts import load_contracts
 from .issues import CarescoreError, Diagnostic, Loc, did_you_mean
 from .spec import DIRECTIONS, DOMAINS, EXPOSURE_KINDS, KINDS, UNITS, Catalog, Expr, Fact, FactColumn, Metric, RiskAdjustment
+from .yamldoc import NUMBER, SINGLE, TEXT, AnyOf, Field, Keys, ListOf, MapOf, Node, OneOf, whole
 
 # Expressions are fragments over one fact row: comparisons, arithmetic and a few pure functions.
 # Anything else (subqueries, table functions such as read_csv, user functions) is refused.
@@ -48,150 +47,36 @@ FACT_QUERY_NODES = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.With, 
 MAX_DEPTH = 100  # deeper trees are a hostile input, not a measure; sqlglot and DuckDB recurse per level
 FACT_TYPES = {"varchar": "text", "integer": "number", "double": "number", "date": "date", "boolean": "boolean"}
 
-METRIC_KEYS = {
-    "id": True, "version": True, "title": True, "domain": True, "plain_language": True, "description": False,
-    "direction": True, "unit": True, "kind": True, "from": True, "population": False, "exclusions": False,
-    "numerator": True, "denominator": False, "per": False, "levels": True, "stratify_by": False,
-    "risk_adjustment": False, "reporting": False, "benchmark": False,
-}
-FACT_KEYS = {"id": True, "description": True, "grain": True, "requires": True, "units": True,
-             "parents": False, "columns": True, "sql": True}
-DEFINITION_KEYS = {"args": True, "description": True, "sql": True}
-SCALAR = (str, int, float)  # bool is an int
-# (container, how deep its items may nest, code, words) for each key that is not a single value
-METRIC_SHAPES = {
-    "reporting": (dict, 0, "M030", "a mapping such as {min_denominator: 25}"),
-    "benchmark": (dict, 0, "M031", "a mapping such as {target: 0.14}"),
-    "exclusions": (dict, 0, "M032", "a mapping of exclusion name to condition"),
-    "risk_adjustment": (dict, 1, "M033", "a mapping such as {method: indirect, by: [age_band, sex]}"),
-    "levels": (list, 0, "M034", "a list of levels such as [provider, network]"),
-    "stratify_by": (list, 0, "M034", "a list of column names such as [sex, age_band]"),
-}
-FACT_SHAPES = {
-    "requires": (list, 0, "F026", "a list of canonical tables such as [encounters, patients]"),
-    "units": (dict, 0, "F026", "a mapping of level to column such as {provider: provider_id}"),
-    "parents": (dict, 0, "F026", "a mapping of child level to parent level such as {provider: network}"),
-    "columns": (dict, 1, "F026", "a mapping of column name to type such as {period: varchar}"),
-}
-DEFINITION_SHAPES = {"args": (list, 0, "F026", "a list of argument names such as [on_day, birth_date]")}
+EXPRESSION = SINGLE  # an SQL fragment over the fact's columns; a bare number or word is one too
+METRIC = Keys({
+    "id": Field(TEXT, True), "version": Field(whole(1), True), "title": Field(TEXT, True),
+    "domain": Field(OneOf(DOMAINS), True), "plain_language": Field(TEXT, True), "description": TEXT,
+    "direction": Field(OneOf(DIRECTIONS), True), "unit": Field(OneOf(UNITS), True), "kind": Field(OneOf(KINDS), True),
+    "from": Field(TEXT, True), "population": EXPRESSION,
+    "exclusions": Field(MapOf(EXPRESSION), code="M032", words="a mapping of exclusion name to condition"),
+    "numerator": Field(EXPRESSION, True), "denominator": EXPRESSION, "per": whole(1),
+    "levels": Field(ListOf(TEXT), True, "M034", "a list of levels such as [provider, network]"),
+    "stratify_by": Field(ListOf(TEXT), code="M034", words="a list of column names such as [sex, age_band]"),
+    "risk_adjustment": Field(Keys({"method": OneOf(("indirect",)), "by": Field(
+        ListOf(TEXT), True, "M033", "a list of columns such as [age_band, sex]")}),
+        code="M033", words="a mapping such as {method: indirect, by: [age_band, sex]}"),
+    "reporting": Field(Keys({"min_denominator": whole(1)}), code="M030", words="a mapping such as {min_denominator: 25}"),
+    "benchmark": Field(Keys({"target": Field(NUMBER, code="M036", words="a number such as 0.14")}),
+                       code="M031", words="a mapping such as {target: 0.14}"),
+})
+FACT = Keys({
+    "id": Field(TEXT, True), "description": Field(TEXT, True), "grain": Field(TEXT, True),
+    "requires": Field(ListOf(TEXT), True, words="a list of canonical tables such as [encounters, patients]"),
+    "units": Field(MapOf(TEXT), True, words="a mapping of level to column such as {provider: provider_id}"),
+    "parents": Field(MapOf(TEXT), words="a mapping of child level to parent level such as {provider: network}"),
+    "columns": Field(MapOf(AnyOf((OneOf(tuple(FACT_TYPES)), Keys({
+        "type": Field(OneOf(tuple(FACT_TYPES)), True), "description": TEXT})))), True,
+        words="a mapping of column name to type such as {period: varchar}"),
+    "sql": Field(TEXT, True),
+})
+DEFINITION = Keys({"args": Field(ListOf(TEXT), True, words="a list of argument names such as [on_day, birth_date]"),
+                   "description": Field(TEXT, True), "sql": Field(TEXT, True)})
 DEFINITIONS = "definitions.yaml"  # beside facts/ and the domain folders
-
-
-class _Doc:
-    """One YAML mapping with the positions of its keys and values."""
-
-    def __init__(self, path: str, node):
-        self.path, self.node = path, node
-
-    def key_loc(self, key) -> Loc:
-        try:
-            line, col = self.node.lc.key(key)
-            return Loc(self.path, line + 1, col + 1)
-        except (KeyError, AttributeError, TypeError):
-            return Loc(self.path, 1, 1)
-
-    def value_loc(self, key) -> Loc:
-        if isinstance(key, int):  # an item of a YAML sequence
-            try:
-                line, col = self.node.lc.item(key)
-                return Loc(self.path, line + 1, col + 1)
-            except (KeyError, AttributeError, TypeError, IndexError):
-                return Loc(self.path, 1, 1)
-        try:
-            line, col = self.node.lc.value(key)
-            return Loc(self.path, line + 1, col + 1)
-        except (KeyError, AttributeError, TypeError):
-            return self.key_loc(key)
-
-
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    return yaml
-
-
-def _text_loc(path: str, text, offset: int) -> Loc:
-    """Line and column of a character (or byte) offset in `text`."""
-    newline = b"\n" if isinstance(text, bytes) else "\n"
-    return Loc(path, text.count(newline, 0, offset) + 1, offset - (text.rfind(newline, 0, offset) + 1) + 1)
-
-
-def _too_deep(path: str, text: str) -> Loc:
-    # ruamel recurses once per bracket; point at the first bracket past a depth no definition needs.
-    depth = 0
-    for i, ch in enumerate(text):
-        depth += (ch in "[{") - (ch in "]}")
-        if depth > 50:
-            return _text_loc(path, text, i)
-    return Loc(path)
-
-
-def read_yaml(path: Path, problems: list[Diagnostic]):
-    """The file's YAML, or None with a located problem: not text, not YAML, nested too deeply, or empty."""
-    where, data = str(path), path.read_bytes()
-    try:
-        text = data.decode()
-    except UnicodeDecodeError as err:
-        problems.append(Diagnostic(_text_loc(where, data, err.start), "M006",
-                                   f"the file is not text: byte 0x{data[err.start]:02x} is not UTF-8"))
-        return None
-    try:
-        node = _yaml().load(text)
-    except MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        loc = Loc(where, mark.line + 1, mark.column + 1) if mark else Loc(where)
-        problems.append(Diagnostic(loc, "M001", f"YAML syntax error: {err.problem or err.context}"))
-        return None
-    except ReaderError as err:  # control characters such as NUL: a binary file
-        problems.append(Diagnostic(_text_loc(where, text, err.position), "M006",
-                                   f"the file is not text: it holds the control character U+{err.character:04X}"))
-        return None
-    except YAMLError as err:
-        problems.append(Diagnostic(Loc(where), "M001", f"YAML syntax error: {str(err).splitlines()[0]}"))
-        return None
-    except RecursionError:
-        problems.append(Diagnostic(_too_deep(where, text), "M008", "brackets are nested too deeply"))
-        return None
-    if node is None:
-        problems.append(Diagnostic(Loc(where), "M007", "the file is empty; a definition is a mapping of keys"))
-    return node
-
-
-def _within(value, depth: int) -> bool:
-    """True when `value` is a single value, or lists/mappings of single values at most `depth` deep."""
-    if value is None or isinstance(value, SCALAR):
-        return True
-    if depth == 0 or not isinstance(value, (list, dict)):
-        return False
-    return all(_within(v, depth - 1) for v in (value.values() if isinstance(value, dict) else value))
-
-
-def _check_shapes(doc: _Doc, shapes: dict, scalar_code: str, problems: list[Diagnostic]) -> bool:
-    """Every key has the shape it must (single value unless `shapes` says a list or mapping): a wrong shape is
-    reported here, where it is, instead of crashing whatever reads the key next."""
-    ok = True
-    for key, value in doc.node.items():
-        kind, inner, code, words = shapes.get(key, (None, 0, scalar_code, "a single value"))
-        if value is None or (kind is None and isinstance(value, SCALAR)):
-            continue
-        if kind is None or not isinstance(value, kind) or not _within(value, inner + 1):
-            shown = str(value) if len(str(value)) <= 40 else str(value)[:37] + "..."
-            problems.append(Diagnostic(doc.value_loc(key), code, f"{key} must be {words}; got {shown}"))
-            ok = False
-    return ok
-
-
-def _check_keys(doc: _Doc, spec: dict[str, bool], what: str, problems: list[Diagnostic]) -> bool:
-    ok = True
-    for key in doc.node:
-        if key not in spec:
-            problems.append(Diagnostic(doc.key_loc(key), "M003", f"unknown key '{key}' in {what}"
-                                       + did_you_mean(str(key), spec)))
-    for key, required in spec.items():
-        if required and key not in doc.node:
-            problems.append(Diagnostic(Loc(doc.path, 1, 1), "M002", f"{what} is missing required key '{key}'"))
-            ok = False
-    return ok
 
 
 def _expr_loc(base: Loc, text: str, needle: str) -> Loc:
@@ -284,10 +169,10 @@ def check_expression(expr: Expr, fact: Fact, want: str, what: str, problems: lis
 class _SqlSource:
     """Where a character of an SQL string value sits in its YAML file: exact for `|` blocks and one-line values."""
 
-    def __init__(self, doc: _Doc, key, text: str):
-        self.base, self.sql = doc.value_loc(key), str(doc.node[key])
+    def __init__(self, doc: Node, key, text: str):
+        self.base, self.sql = doc.value_loc(key), str(doc.value[key])
         lines = text.splitlines()
-        self.block = isinstance(doc.node[key], LiteralScalarString)
+        self.block = isinstance(doc.value[key], LiteralScalarString)
         body = [t for t in lines[self.base.line:self.base.line + self.sql.count("\n") + 1] if t.strip()]
         self.indent = min((len(t) - len(t.lstrip()) for t in body), default=0)
         first = lines[self.base.line - 1] if 0 < self.base.line <= len(lines) else ""
@@ -400,28 +285,21 @@ def _hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _str(doc, key, default=None):
-    value = doc.node.get(key, default)
-    return str(value).strip() if value is not None else None
-
-
 def load_definitions(path: Path, problems: list[Diagnostic]) -> dict[str, tuple[tuple[str, ...], exp.Expression] | None]:
     """Shared expressions that fact views call like functions: name -> (argument names, body)."""
     if not path.exists():
         return {}
-    node = read_yaml(path, problems)
-    if not isinstance(node, dict):
+    doc = yamldoc.read(path, problems, "the shared definitions file")
+    if doc is None:
         return {}
     text, out = path.read_text(), {}
-    for name, spec in node.items():
-        doc = _Doc(str(path), spec)
-        if not isinstance(spec, dict) or not _check_keys(doc, DEFINITION_KEYS, f"definition {name}", problems) \
-                or not _check_shapes(doc, DEFINITION_SHAPES, "F026", problems):
-            continue
-        ok = check_sql(_SqlSource(doc, "sql", text), f"definition {name}", None, (), FACT_CALLS, "F005", problems)
+    for name, spec in doc.items():
         # a refused definition stays known (None), so facts calling it are not blamed for an unknown function
-        out[str(name).lower()] = (tuple(str(a) for a in spec["args"]),
-                                  sqlglot.parse_one(str(spec["sql"]), dialect="duckdb")) if ok else None
+        out[name.lower()] = None
+        if not yamldoc.check(spec, DEFINITION, problems) or not check_sql(
+                _SqlSource(spec, "sql", text), f"definition {name}", None, (), FACT_CALLS, "F005", problems):
+            continue
+        out[name.lower()] = (tuple(spec.get("args")), sqlglot.parse_one(spec.get("sql"), dialect="duckdb"))
     return out
 
 
@@ -448,138 +326,83 @@ def expand(sql: str, definitions: dict, loc: Loc, problems: list[Diagnostic]) ->
 def load_fact(path: Path, problems: list[Diagnostic], definitions: dict | None = None,
               earlier: tuple[str, ...] = ()) -> Fact | None:
     """`earlier`: the views of facts loaded before this one, which its SQL may read besides its `requires`."""
-    node = read_yaml(path, problems)
-    if node is None:
+    doc = yamldoc.read(path, problems, "a fact view")
+    if doc is None:
         return None
-    doc = _Doc(str(path), node)
-    if not isinstance(node, dict):
-        problems.append(Diagnostic(Loc(str(path)), "F026", "a fact file must be a mapping of keys"))
-        return None
-    if not _check_keys(doc, FACT_KEYS, f"fact {path.stem}", problems) \
-            or not _check_shapes(doc, FACT_SHAPES, "F026", problems):
+    doc.what = f"fact {path.stem}"
+    if not yamldoc.check(doc, FACT, problems):
         return None
     columns = []
-    cols_doc = _Doc(str(path), node["columns"])
-    for name, spec in node["columns"].items():
-        ctype = spec.get("type") if isinstance(spec, dict) else spec
-        if ctype not in FACT_TYPES:
-            problems.append(Diagnostic(cols_doc.value_loc(name), "F002",
-                                       f"column '{name}' has unknown type {ctype!r}" + did_you_mean(str(ctype), FACT_TYPES)))
-            continue
-        columns.append(FactColumn(str(name), ctype, spec.get("description", "") if isinstance(spec, dict) else ""))
+    for name, spec in doc["columns"].items():
+        typed = isinstance(spec.value, dict)
+        columns.append(FactColumn(name, spec.get("type") if typed else str(spec.value),
+                                  spec.get("description", "") if typed else ""))
     names = {c.name for c in columns}
     if "period" not in names:
         problems.append(Diagnostic(doc.key_loc("columns"), "F003", "a fact must declare a 'period' column"))
-    units_doc = _Doc(str(path), node["units"])
-    for level, column in node["units"].items():
+    units, parents = doc.get("units"), doc.get("parents", {})
+    for level, column in units.items():
         if column not in names:
-            problems.append(Diagnostic(units_doc.value_loc(level), "F004",
+            problems.append(Diagnostic(doc["units"].value_loc(level), "F004",
                                        f"unit column '{column}' of level '{level}' is not a declared column"
-                                       + did_you_mean(str(column), names)))
-    parents_doc = _Doc(str(path), node.get("parents") or {})
-    for child, parent in (node.get("parents") or {}).items():
+                                       + did_you_mean(column, names)))
+    for child, parent in parents.items():
         for level in (child, parent):
-            if level not in node["units"]:
-                problems.append(Diagnostic(parents_doc.key_loc(child) if level == child else parents_doc.value_loc(child),
-                                           "F027", f"parents names level '{level}', which is not one of the fact's units"
-                                           + did_you_mean(str(level), node["units"])))
-    requires_doc = _Doc(str(path), node["requires"])
-    for i, table in enumerate(node["requires"]):
+            if level not in units:
+                at = doc["parents"].key_loc(child) if level == child else doc["parents"].value_loc(child)
+                problems.append(Diagnostic(at, "F027", f"parents names level '{level}', which is not one of the "
+                                           "fact's units" + did_you_mean(level, units)))
+    requires = tuple(doc.get("requires"))
+    for i, table in enumerate(requires):
         if table not in canonical_tables():
-            problems.append(Diagnostic(requires_doc.value_loc(i), "F025", f"'{table}' is not a canonical table"
-                                       + did_you_mean(str(table), canonical_tables())))
-    requires = tuple(str(t) for t in node["requires"])
+            problems.append(Diagnostic(doc["requires"].value_loc(i), "F025", f"'{table}' is not a canonical table"
+                                       + did_you_mean(table, canonical_tables())))
     calls = FACT_CALLS | set(definitions or {})
-    if not check_sql(_SqlSource(doc, "sql", path.read_text()), f"fact {node['id']}", requires, earlier, calls, "F007",
-                     problems):
+    if not check_sql(_SqlSource(doc, "sql", path.read_text()), f"fact {doc.get('id')}", requires, earlier, calls,
+                     "F007", problems):
         return None
-    sql = expand(str(node["sql"]), definitions or {}, doc.value_loc("sql"), problems)
+    sql = expand(doc.get("sql"), definitions or {}, doc.value_loc("sql"), problems)
     return Fact(
-        id=str(node["id"]), description=_str(doc, "description"), grain=_str(doc, "grain"),
-        requires=requires, units=tuple((str(k), str(v)) for k, v in node["units"].items()),
-        parents=tuple((str(k), str(v)) for k, v in (node.get("parents") or {}).items()),
+        id=doc.get("id"), description=doc.get("description").strip(), grain=doc.get("grain").strip(),
+        requires=requires, units=tuple(units.items()), parents=tuple(parents.items()),
         columns=tuple(columns), sql=sql, loc=doc.key_loc("id"),
         source_hash=_hash(path.read_text() + sql),  # the expanded SQL: a changed definition changes the hash
     )
 
 
-def _enum(doc: _Doc, key: str, allowed, problems) -> str | None:
-    value = doc.node.get(key)
-    if value not in allowed:
-        problems.append(Diagnostic(doc.value_loc(key), "M005", f"{key} must be one of {', '.join(allowed)}; "
-                                   f"got '{value}'" + did_you_mean(str(value), allowed)))
-        return None
-    return value
-
-
-def _int(doc: _Doc, key: str, problems, default=None, minimum=1) -> int | None:
-    value = doc.node.get(key, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        problems.append(Diagnostic(doc.value_loc(key), "M004",
-                                   f"{key} must be a whole number ≥ {minimum}; got {value!r}"))
-        return None
-    return value
-
-
 def load_metric(path: Path, facts: dict[str, Fact], problems: list[Diagnostic], refused: set[str] = frozenset()
                 ) -> Metric | None:
     """`refused`: ids of facts that failed to load (already reported), so metrics over them are not blamed."""
-    node = read_yaml(path, problems)
-    if node is None:
+    doc = yamldoc.read(path, problems, "a metric definition")
+    if doc is None:
         return None
-    doc = _Doc(str(path), node)
-    if not isinstance(node, dict):
-        problems.append(Diagnostic(Loc(str(path)), "M004", "a metric file must be a mapping of keys"))
+    doc.what = f"metric {path.stem}"
+    if not yamldoc.check(doc, METRIC, problems):
         return None
     before = len(problems)
-    if not _check_keys(doc, METRIC_KEYS, f"metric {path.stem}", problems) \
-            or not _check_shapes(doc, METRIC_SHAPES, "M035", problems):
-        return None
-    domain = _enum(doc, "domain", DOMAINS, problems)
-    direction = _enum(doc, "direction", DIRECTIONS, problems)
-    unit = _enum(doc, "unit", UNITS, problems)
-    kind = _enum(doc, "kind", KINDS, problems)
-    version = _int(doc, "version", problems)
-    per = _int(doc, "per", problems, default=1)
-    reporting = _Doc(str(path), node.get("reporting") or {})
-    min_den = _int(reporting, "min_denominator", problems, default=25)
-    fact = facts.get(str(node["from"]))
-    if fact is None and str(node["from"]) in refused:
+    kind = doc.get("kind")
+    fact = facts.get(doc.get("from"))
+    if fact is None and doc.get("from") in refused:
         return None
     if fact is None:
-        problems.append(Diagnostic(doc.value_loc("from"), "M010", f"unknown fact '{node['from']}'"
-                                   + did_you_mean(str(node["from"]), facts)))
+        problems.append(Diagnostic(doc.value_loc("from"), "M010", f"unknown fact '{doc.get('from')}'"
+                                   + did_you_mean(doc.get("from"), facts)))
 
-    def expr(key, container=doc) -> Expr:
-        text = str(container.node[key]).strip()
-        return Expr(text, container.value_loc(key))
+    def expr(node: Node) -> Expr:
+        return Expr(str(node.value).strip(), node.loc)
 
-    population = expr("population") if "population" in node else None
-    excl_doc = _Doc(str(path), node.get("exclusions") or {})
-    exclusions = tuple((str(k), expr(k, excl_doc)) for k in (node.get("exclusions") or {}))
-    numerator = expr("numerator")
-    denominator = expr("denominator") if "denominator" in node else None
-    risk = None
-    if node.get("risk_adjustment"):
-        ra = node["risk_adjustment"]
-        if not isinstance(ra.get("by") or [], list):
-            problems.append(Diagnostic(doc.value_loc("risk_adjustment"), "M033",
-                                       f"risk_adjustment by must be a list of columns such as [age_band, sex]; "
-                                       f"got {ra.get('by')}"))
-            return None
-        risk = RiskAdjustment(str(ra.get("method", "indirect")), tuple(str(c) for c in ra.get("by") or ()))
-    benchmark = _Doc(str(path), node.get("benchmark") or {})
-    target = benchmark.node.get("target")
-    if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))):
-        problems.append(Diagnostic(benchmark.value_loc("target"), "M036",
-                                   f"benchmark target must be a number such as 0.14; got {target}"))
+    population = expr(doc["population"]) if "population" in doc else None
+    exclusions = tuple((name, expr(e)) for name, e in doc["exclusions"].items()) if "exclusions" in doc else ()
+    numerator = expr(doc["numerator"])
+    denominator = expr(doc["denominator"]) if "denominator" in doc else None
+    ra = doc.get("risk_adjustment")
+    risk = RiskAdjustment(ra.get("method", "indirect"), tuple(ra["by"])) if ra else None
+    target = doc.get("benchmark", {}).get("target")
     if kind == "o_e" and risk is None:
         problems.append(Diagnostic(doc.key_loc("kind"), "M021", "kind o_e needs risk_adjustment: {by: [...]}"))
     if kind in EXPOSURE_KINDS and denominator is None:
         problems.append(Diagnostic(doc.key_loc("kind"), "M021", f"kind {kind} needs a denominator expression"))
-    if kind not in EXPOSURE_KINDS and kind and denominator is not None:
+    if kind not in EXPOSURE_KINDS and denominator is not None:
         problems.append(Diagnostic(doc.key_loc("denominator"), "M021",
                                    f"kind {kind} counts rows as its denominator; remove 'denominator'"))
     if fact is not None:
@@ -587,39 +410,36 @@ def load_metric(path: Path, facts: dict[str, Fact], problems: list[Diagnostic], 
             check_expression(population, fact, "boolean", "population", problems)
         for name, e in exclusions:
             check_expression(e, fact, "boolean", f"exclusion '{name}'", problems)
-        if kind:
-            check_expression(numerator, fact, "boolean" if kind in ("proportion", "o_e") else "number",
-                             "numerator", problems)
+        check_expression(numerator, fact, "boolean" if kind in ("proportion", "o_e") else "number", "numerator",
+                         problems)
         if denominator is not None:
             check_expression(denominator, fact, "number", "denominator", problems)
-        levels_doc = _Doc(str(path), node["levels"])
-        for i, level in enumerate(node["levels"]):
+        for i, level in enumerate(doc.get("levels")):
             if level not in fact.unit_columns:
-                problems.append(Diagnostic(levels_doc.value_loc(i), "M015", f"fact {fact.id} has no level "
-                                           f"'{level}'" + did_you_mean(str(level), fact.unit_columns)))
-        strata_doc = _Doc(str(path), node.get("stratify_by") or [])
-        for i, column in enumerate(node.get("stratify_by") or []):
+                problems.append(Diagnostic(doc["levels"].value_loc(i), "M015", f"fact {fact.id} has no level "
+                                           f"'{level}'" + did_you_mean(level, fact.unit_columns)))
+        for i, column in enumerate(doc.get("stratify_by", [])):
             if column not in fact.column_types:
-                problems.append(Diagnostic(strata_doc.value_loc(i), "M016", f"unknown stratum column '{column}' "
-                                           f"in fact {fact.id}" + did_you_mean(str(column), fact.column_types)))
-        for column in risk.by if risk else ():
+                problems.append(Diagnostic(doc["stratify_by"].value_loc(i), "M016", f"unknown stratum column "
+                                           f"'{column}' in fact {fact.id}" + did_you_mean(column, fact.column_types)))
+        for i, column in enumerate(risk.by if risk else ()):
             if column not in fact.column_types:
-                problems.append(Diagnostic(doc.value_loc("risk_adjustment"), "M016",
+                problems.append(Diagnostic(doc["risk_adjustment"]["by"].value_loc(i), "M016",
                                            f"unknown risk-adjustment column '{column}' in fact {fact.id}"
                                            + did_you_mean(column, fact.column_types)))
-    if str(node["id"]) != path.stem:
+    if doc.get("id") != path.stem:
         problems.append(Diagnostic(doc.value_loc("id"), "M022",
-                                   f"id '{node['id']}' must match the file name '{path.stem}'"))
+                                   f"id '{doc.get('id')}' must match the file name '{path.stem}'"))
     if len(problems) > before:
         return None
     return Metric(
-        id=str(node["id"]), version=version, title=_str(doc, "title"), domain=domain,
-        plain_language=_str(doc, "plain_language"), description=_str(doc, "description", ""),
-        direction=direction, unit=unit, kind=kind, fact=fact.id, population=population,
-        exclusions=exclusions, numerator=numerator, denominator=denominator, per=per,
-        levels=tuple(str(v) for v in node["levels"]), stratify_by=tuple(str(v) for v in node.get("stratify_by") or ()),
-        risk_adjustment=risk,
-        min_denominator=min_den, target=float(target) if target is not None else None,
+        id=doc.get("id"), version=doc.get("version"), title=doc.get("title").strip(), domain=doc.get("domain"),
+        plain_language=doc.get("plain_language").strip(), description=doc.get("description", "").strip(),
+        direction=doc.get("direction"), unit=doc.get("unit"), kind=kind, fact=fact.id, population=population,
+        exclusions=exclusions, numerator=numerator, denominator=denominator, per=doc.get("per", 1),
+        levels=tuple(doc.get("levels")), stratify_by=tuple(doc.get("stratify_by", ())), risk_adjustment=risk,
+        min_denominator=doc.get("reporting", {}).get("min_denominator", 25),
+        target=float(target) if target is not None else None,
         loc=doc.key_loc("id"), source_hash=_hash(path.read_text()),
     )
 
