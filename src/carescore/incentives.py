@@ -71,8 +71,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from .issues import CarescoreError, did_you_mean
-from .stars import DIRECTIONS, SpecNode, normalize_long, read_spec
+from . import yamldoc
+from .issues import Diagnostic, PayerError, did_you_mean
+from .stars import DIRECTIONS, normalize_long
+from .yamldoc import FLAG, NUMBER, SINGLE, TEXT, AnyOf, Field, Keys, ListOf, MapOf, OneOf, number, whole
 
 STATISTICS = ("median", "top_decile_mean", "worst", "best")
 PERIOD_ROLES = ("baseline", "performance")
@@ -180,141 +182,85 @@ class Scenario:
 # Loading
 
 
-def _reference(node: SpecNode, key: str, default: str | None) -> Reference | None:
-    raw = node.node.get(key, default)
-    if raw is None:
-        node.error(node.loc, "I002", f"{node.what} is missing required key '{key}'")
-        return None
-    ref = Reference.parse(raw)
-    if ref is None:
-        options = [f"{p}_{s}" for p in PERIOD_ROLES for s in STATISTICS]
-        node.error(node.value_loc(key), "I004", f"'{key}' in {node.what} must be a number or one of "
-                   f"{', '.join(options)}, got {raw!r}" + did_you_mean(str(raw), options))
-    return ref
+REFERENCES = tuple(f"{p}_{s}" for p in PERIOD_ROLES for s in STATISTICS)
+REFERENCE = Field(AnyOf((NUMBER, OneOf(REFERENCES))), code="I004")
+NAME = Field(TEXT, True)  # a measure_id of the measures table
+SCENARIO = Keys({
+    "id": NAME, "title": TEXT, "description": TEXT, "measures_file": TEXT,
+    "periods": Keys({role: SINGLE for role in PERIOD_ROLES}),
+    "domains": MapOf(Keys({"title": TEXT, "weight": Field(number(low=0), True), "min_measures": whole(1),
+                           "consistency": FLAG})),
+    "measures": Field(MapOf(Keys({
+        "domain": NAME, "direction": Field(OneOf(DIRECTIONS), True), "threshold": REFERENCE, "benchmark": REFERENCE,
+        "floor": REFERENCE, "unit_sd": number(above=0), "title": TEXT})), True),
+    "min_domains": whole(1),
+    "payment": Keys({"base_payment": Keys({"measure": TEXT, "amount": number(low=0)}),
+                     "withhold": number(low=0, below=1), "exchange": OneOf(("linear",)), "slope": NUMBER}),
+    "metric_bonuses": Field(ListOf(Keys({
+        "measure": NAME, "direction": Field(OneOf(DIRECTIONS), True), "target": Field(NUMBER, True),
+        "threshold": NUMBER, "amount": Field(NUMBER, True)})),
+        words="a list of mappings such as {measure: followup_7d, direction: higher_is_better, target: 0.6, "
+              "amount: 20000}"),
+    "shared_savings": Keys({"benchmark": NAME, "actual": NAME, "members": NAME, "min_savings_rate": NUMBER,
+                            "sharing_rate": NUMBER, "cap_rate": NUMBER, "min_total_score": NUMBER}),
+    "bundles": Field(ListOf(Keys({
+        "id": NAME, "spend": NAME, "episodes": NAME, "target_price": Field(NUMBER, True), "discount": NUMBER,
+        "stop_gain": NUMBER, "stop_loss": NUMBER})),
+        words="a list of mappings such as {id: hip_knee, spend: ..., episodes: ..., target_price: 25000}"),
+    "noise": Keys({"z": number(above=0), "max_score_swing": NUMBER, "shrink": FLAG}),
+})
 
 
-def _measure_ref(node: SpecNode, key: str) -> str | None:
-    return node.get(key, str, code="I002")
+def _floats(d: dict, *keys: str) -> dict:
+    return {k: float(d[k]) for k in keys if k in d}
 
 
 def load_scenario(path: Path) -> Scenario:
-    """Read a scenario YAML; raises CarescoreError listing every problem with file:line:col."""
-    doc, problems = read_spec(path, "scenario")
-    if doc is None:
-        raise CarescoreError(problems)
-    doc.keys({"id", "title", "description", "measures_file", "periods", "measures", "domains", "min_domains",
-              "payment", "metric_bonuses", "shared_savings", "bundles", "noise"}, "I001")
-
-    domains = []
-    ddoc = doc.child("domains", "domains")
-    for did in (ddoc.node if ddoc else []):
-        d = ddoc.child(did, f"domain '{did}'")
-        if d is None:
-            continue
-        d.keys({"title", "weight", "min_measures", "consistency"}, "I001")
-        weight = d.get("weight", float, code="I002")
-        if weight is not None and weight < 0:
-            d.error(d.value_loc("weight"), "I005", f"weight of domain '{did}' must not be negative")
-        domains.append(Domain(str(did), weight or 0.0, d.get("min_measures", int, 1),
-                              d.get("consistency", bool, False)))
+    """Read a scenario YAML; raises PayerError listing every problem with file:line:col."""
+    problems: list[Diagnostic] = []
+    doc = yamldoc.read(path, problems, "a scenario")
+    if doc is None or not yamldoc.check(doc, SCENARIO, problems):
+        raise PayerError(problems)
+    domains = tuple(Domain(did, float(d["weight"]), d.get("min_measures", 1), d.get("consistency", False))
+                    for did, d in doc.get("domains", {}).items())
     domain_ids = [d.id for d in domains]
-
     measures = []
-    mdoc = doc.child("measures", "measures")
-    if mdoc is None:
-        doc.get("measures", dict, code="I002")
-    for mid in (mdoc.node if mdoc else []):
-        m = mdoc.child(mid, f"measure '{mid}'")
-        if m is None:
-            continue
-        m.keys({"domain", "direction", "threshold", "benchmark", "floor", "unit_sd", "title"}, "I001")
-        domain = m.get("domain", str, code="I002")
-        if domain is not None and domain not in domain_ids:
-            m.error(m.value_loc("domain"), "I003", f"measure '{mid}' names unknown domain '{domain}'"
-                    + did_you_mean(domain, domain_ids))
-        measures.append(ScenarioMeasure(
-            str(mid), domain or "", m.choice("direction", DIRECTIONS, code="I003") or DIRECTIONS[0],
-            _reference(m, "threshold", "baseline_median") or Reference(),
-            _reference(m, "benchmark", "baseline_top_decile_mean") or Reference(),
-            _reference(m, "floor", "baseline_worst") or Reference(),
-            m.get("unit_sd", float, None)))
-
-    periods = doc.child("periods", "periods")
-    if periods:
-        periods.keys(set(PERIOD_ROLES), "I001")
-    payment = Payment()
-    pdoc = doc.child("payment", "payment")
-    if pdoc:
-        pdoc.keys({"base_payment", "withhold", "exchange", "slope"}, "I001")
-        base = pdoc.child("base_payment", "base_payment")
-        if base:
-            base.keys({"measure", "amount"}, "I001")
-        withhold = pdoc.get("withhold", float, 0.0)
-        if not 0 <= withhold < 1:
-            pdoc.error(pdoc.value_loc("withhold"), "I005", "withhold is a fraction of base payments (0.02 = 2%)")
-        pdoc.choice("exchange", ("linear",), "linear", code="I003")
-        payment = Payment(base.get("measure", str, None) if base else None,
-                          base.get("amount", float, None) if base else None,
-                          withhold, pdoc.get("slope", float, None))
-        if payment.withhold and payment.base_measure is None and payment.base_amount is None:
-            pdoc.error(pdoc.key_loc("withhold"), "I002", "a withhold needs payment.base_payment "
-                       "({measure: <id>} or {amount: <dollars>})")
-
-    bonuses = []
-    for i, raw in enumerate(doc.get("metric_bonuses", list, [])):
-        b = SpecNode(doc.path, raw, problems, f"metric_bonuses[{i}]", doc.value_loc("metric_bonuses"))
-        if not isinstance(raw, dict):
-            b.error(b.loc, "I002", "each metric bonus is a mapping")
-            continue
-        b.keys({"measure", "direction", "target", "threshold", "amount"}, "I001")
-        bonuses.append(MetricBonus(b.get("measure", str, code="I002") or "",
-                                   b.choice("direction", DIRECTIONS, code="I003") or DIRECTIONS[0],
-                                   b.get("target", float, code="I002") or 0.0,
-                                   b.get("amount", float, code="I002") or 0.0, b.get("threshold", float, None)))
-
-    savings = None
-    sdoc = doc.child("shared_savings", "shared_savings")
-    if sdoc:
-        sdoc.keys({"benchmark", "actual", "members", "min_savings_rate", "sharing_rate", "cap_rate",
-                   "min_total_score"}, "I001")
-        savings = SharedSavings(_measure_ref(sdoc, "benchmark") or "", _measure_ref(sdoc, "actual") or "",
-                                _measure_ref(sdoc, "members") or "", sdoc.get("min_savings_rate", float, 0.02),
-                                sdoc.get("sharing_rate", float, 0.5), sdoc.get("cap_rate", float, None),
-                                sdoc.get("min_total_score", float, None))
-
-    bundles = []
-    for i, raw in enumerate(doc.get("bundles", list, [])):
-        b = SpecNode(doc.path, raw, problems, f"bundles[{i}]", doc.value_loc("bundles"))
-        if not isinstance(raw, dict):
-            b.error(b.loc, "I002", "each bundle is a mapping")
-            continue
-        b.keys({"id", "spend", "episodes", "target_price", "discount", "stop_gain", "stop_loss"}, "I001")
-        bundles.append(Bundle(b.get("id", str, code="I002") or "", _measure_ref(b, "spend") or "",
-                              _measure_ref(b, "episodes") or "", b.get("target_price", float, code="I002") or 0.0,
-                              b.get("discount", float, 0.0), b.get("stop_gain", float, None),
-                              b.get("stop_loss", float, None)))
-
-    noise = NoiseOptions()
-    ndoc = doc.child("noise", "noise")
-    if ndoc:
-        ndoc.keys({"z", "max_score_swing", "shrink"}, "I001")
-        noise = NoiseOptions(ndoc.get("z", float, 1.96), ndoc.get("max_score_swing", float, 10.0),
-                             ndoc.get("shrink", bool, False))
+    for mid, m in doc.get("measures").items():
+        if m["domain"] not in domain_ids:
+            problems.append(Diagnostic(doc["measures"][mid].value_loc("domain"), "I003", f"measure '{mid}' names "
+                                       f"unknown domain '{m['domain']}'" + did_you_mean(m["domain"], domain_ids)))
+        ref = {key: Reference.parse(m.get(key, default)) for key, default in (
+            ("threshold", "baseline_median"), ("benchmark", "baseline_top_decile_mean"), ("floor", "baseline_worst"))}
+        measures.append(ScenarioMeasure(mid, m["domain"], m["direction"], ref["threshold"], ref["benchmark"],
+                                        ref["floor"], _floats(m, "unit_sd").get("unit_sd")))
+    pay = doc.get("payment", {})
+    base = pay.get("base_payment", {})
+    payment = Payment(base.get("measure"), _floats(base, "amount").get("amount"), float(pay.get("withhold", 0.0)),
+                      _floats(pay, "slope").get("slope"))
+    if payment.withhold and payment.base_measure is None and payment.base_amount is None:
+        problems.append(Diagnostic(doc["payment"].key_loc("withhold"), "I002", "a withhold needs "
+                                   "payment.base_payment ({measure: <id>} or {amount: <dollars>})"))
     if measures and not domains:
-        doc.error(doc.key_loc("measures"), "I002", "scored measures need domains")
+        problems.append(Diagnostic(doc.key_loc("measures"), "I002", "scored measures need domains"))
     if problems:
-        raise CarescoreError(problems)
+        raise PayerError(problems)
+    bonuses = tuple(MetricBonus(b["measure"], b["direction"], **_floats(b, "target", "amount", "threshold"))
+                    for b in doc.get("metric_bonuses", []))
+    savings = doc.get("shared_savings")
+    if savings is not None:
+        savings = SharedSavings(savings["benchmark"], savings["actual"], savings["members"], **_floats(
+            savings, "min_savings_rate", "sharing_rate", "cap_rate", "min_total_score"))
+    bundles = tuple(Bundle(b["id"], b["spend"], b["episodes"], **_floats(
+        b, "target_price", "discount", "stop_gain", "stop_loss")) for b in doc.get("bundles", []))
+    noise = doc.get("noise", {})
+    periods = {role: str(p) for role, p in doc.get("periods", {}).items()}
     return Scenario(
-        id=str(doc.get("id", str)), title=str(doc.get("title", str, "")), measures=tuple(measures),
-        domains=tuple(domains), min_domains=doc.get("min_domains", int, 1),
-        baseline_period=_period(periods, "baseline"), performance_period=_period(periods, "performance"),
-        payment=payment, metric_bonuses=tuple(bonuses), shared_savings=savings, bundles=tuple(bundles),
-        noise=noise, measures_file=doc.get("measures_file", str, None), source=str(path))
-
-
-def _period(node: SpecNode | None, role: str) -> str | None:
-    value = node.node.get(role) if node else None
-    return None if value is None else str(value)
+        id=doc.get("id"), title=doc.get("title", ""), measures=tuple(measures), domains=domains,
+        min_domains=doc.get("min_domains", 1), baseline_period=periods.get("baseline"),
+        performance_period=periods.get("performance"), payment=payment, metric_bonuses=bonuses,
+        shared_savings=savings, bundles=bundles,
+        noise=NoiseOptions(**_floats(noise, "z", "max_score_swing"), shrink=noise.get("shrink", False)),
+        measures_file=doc.get("measures_file"), source=str(path))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -490,7 +436,7 @@ def run_scenario(measures: pl.DataFrame, scenario: Scenario) -> ScenarioResult:
     base_period = scenario.baseline_period
     for role, p in (("performance", scenario.performance_period), ("baseline", base_period)):
         if p is not None and p not in periods:
-            raise ValueError(f"{role} period '{p}' is not in the measures table (periods: "
+            raise PayerError(f"{role} period '{p}' is not in the measures table (periods: "
                              f"{', '.join(periods) or 'none'})")
     in_perf = long if perf_period is None else long.filter(pl.col("period") == perf_period)
     mids = [m.id for m in scenario.measures]
@@ -505,7 +451,7 @@ def run_scenario(measures: pl.DataFrame, scenario: Scenario) -> ScenarioResult:
     # A measure absent for every provider is a typo or a missing extract, never "nobody earned it".
     missing = sorted(referenced - set(long["measure_id"].unique().to_list()))
     if missing:
-        raise ValueError(f"scenario measure(s) not in the measures table: {', '.join(missing)}")
+        raise PayerError(f"scenario measure(s) not in the measures table: {', '.join(missing)}")
 
     sign = np.array([1.0 if m.direction == "higher_is_better" else -1.0 for m in scenario.measures])
     perf = _matrix(long, perf_period, ids, mids) * sign

@@ -30,101 +30,13 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
 
-from .issues import CarescoreError, Diagnostic, Loc, did_you_mean
+from . import yamldoc
+from .issues import Diagnostic, PayerError, did_you_mean
+from .yamldoc import FLAG, NULL, TEXT, AnyOf, Field, Keys, ListOf, MapOf, OneOf, number, whole
 
 DIRECTIONS = ("higher_is_better", "lower_is_better")
 LONG_COLUMNS = ("provider_id", "measure_id", "period", "value", "denominator")
-
-
-# --------------------------------------------------------------------------------------------------
-# YAML with positions (shared with incentives): every problem of a file is collected and reported at
-# the line and column of the offending key, like a compiler.
-
-_REQUIRED = object()
-
-
-class SpecNode:
-    """A YAML mapping that remembers where its keys are, so a wrong value is reported where it is."""
-
-    def __init__(self, path: str, node, problems: list[Diagnostic], what: str, loc: Loc | None = None):
-        self.path, self.node, self.problems, self.what = path, node, problems, what
-        self.loc = loc or Loc(path, 1, 1)
-
-    def key_loc(self, key) -> Loc:
-        try:
-            line, col = self.node.lc.key(key)
-            return Loc(self.path, line + 1, col + 1)
-        except (KeyError, AttributeError, TypeError):
-            return self.loc
-
-    def value_loc(self, key) -> Loc:
-        try:
-            line, col = self.node.lc.value(key)
-            return Loc(self.path, line + 1, col + 1)
-        except (KeyError, AttributeError, TypeError):
-            return self.key_loc(key)
-
-    def error(self, loc: Loc, code: str, message: str) -> None:
-        self.problems.append(Diagnostic(loc, code, message))
-
-    def keys(self, allowed: set[str] | dict, code: str) -> None:
-        for key in self.node:
-            if key not in allowed:
-                self.error(self.key_loc(key), code, f"unknown key '{key}' in {self.what}"
-                           + did_you_mean(str(key), allowed))
-
-    def get(self, key: str, kinds: type | tuple, default=_REQUIRED, code: str = "Y002"):
-        if key not in self.node:
-            if default is _REQUIRED:
-                self.error(self.loc, code, f"{self.what} is missing required key '{key}'")
-            return None if default is _REQUIRED else default
-        value = self.node[key]
-        kinds = kinds if isinstance(kinds, tuple) else (kinds,)
-        if float in kinds:
-            kinds = (*kinds, int)
-        # YAML booleans are ints to Python; a weight of `yes` is a typo, not 1.
-        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-            names = " or ".join({int: "a whole number", float: "a number", str: "text", bool: "true/false",
-                                 dict: "a mapping", list: "a list"}.get(k, k.__name__) for k in kinds)
-            self.error(self.value_loc(key), code, f"'{key}' in {self.what} must be {names}, got {value!r}")
-            return None if default is _REQUIRED else default
-        return float(value) if float in kinds and isinstance(value, int) else value
-
-    def child(self, key: str, what: str) -> SpecNode | None:
-        value = self.get(key, dict, default=None)
-        return None if value is None else SpecNode(self.path, value, self.problems, what, self.value_loc(key))
-
-    def choice(self, key: str, options, default=_REQUIRED, code: str = "Y003"):
-        value = self.get(key, str, default)
-        if value is not None and value not in options:
-            self.error(self.value_loc(key), code, f"'{key}' in {self.what} must be one of "
-                       f"{', '.join(map(str, options))}, got '{value}'" + did_you_mean(value, options))
-            return None
-        return value
-
-
-def read_spec(path: Path, what: str) -> tuple[SpecNode | None, list[Diagnostic]]:
-    """Parse a YAML file into a located mapping; syntax errors come back as diagnostics."""
-    problems: list[Diagnostic] = []
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    try:
-        node = yaml.load(Path(path).read_text())
-    except MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        loc = Loc(str(path), mark.line + 1, mark.column + 1) if mark else Loc(str(path))
-        problems.append(Diagnostic(loc, "Y001", f"YAML syntax error: {err.problem or err.context}"))
-        return None, problems
-    except OSError as err:
-        problems.append(Diagnostic(Loc(str(path)), "Y001", f"cannot read {what}: {err.strerror}"))
-        return None, problems
-    if not isinstance(node, dict):
-        problems.append(Diagnostic(Loc(str(path)), "Y001", f"a {what} must be a YAML mapping"))
-        return None, problems
-    return SpecNode(str(path), node, problems, what), problems
 
 
 # --------------------------------------------------------------------------------------------------
@@ -172,81 +84,56 @@ class StarMethod:
         return {m.id: (g, m) for g in self.groups for m in g.measures}
 
 
+METHOD = Keys({
+    "id": Field(TEXT, True), "title": TEXT, "description": TEXT, "source": TEXT,
+    "measure_selection": Keys({"drop_if_reported_by_at_most": whole(0)}),
+    "standardize": Keys({"sd": OneOf(("sample", "population"))}),
+    "groups": Field(MapOf(Keys({
+        "title": TEXT, "weight": Field(number(above=0), True),
+        "measures": Field(MapOf(OneOf(DIRECTIONS)), True,
+                          words="a mapping of measure id to higher_is_better or lower_is_better")})), True),
+    "eligibility": Keys({"min_measures_per_group": whole(1), "min_groups": whole(1), "require_one_of": ListOf(TEXT)}),
+    "peer_groups": OneOf(("groups_with_min_measures",)),
+    "clustering": Keys({"stars": whole(2), "seeds": OneOf(("quantile_medians",)), "max_iter": whole(1),
+                        "strict": AnyOf((number(low=0), NULL)), "second_pass": FLAG}),
+})
+
+
 def load_method(path: Path) -> StarMethod:
-    """Read a star-rating method YAML; raises CarescoreError listing every problem with file:line:col."""
-    doc, problems = read_spec(path, "star method")
-    if doc is None:
-        raise CarescoreError(problems)
-    doc.keys({"id", "title", "description", "source", "measure_selection", "standardize", "groups",
-              "eligibility", "peer_groups", "clustering"}, "S001")
-    selection = doc.child("measure_selection", "measure_selection")
-    drop_at_most = selection.get("drop_if_reported_by_at_most", int, 0) if selection else 0
-    if selection:
-        selection.keys({"drop_if_reported_by_at_most"}, "S001")
-    standardize = doc.child("standardize", "standardize")
-    sd = standardize.choice("sd", ("sample", "population"), "sample") if standardize else "sample"
-    if standardize:
-        standardize.keys({"sd"}, "S001")
-
-    groups: list[MeasureGroup] = []
-    groups_doc = doc.child("groups", "groups")
-    seen: dict[str, str] = {}
-    if groups_doc is None:
-        doc.get("groups", dict)
-    else:
-        for gid in groups_doc.node:
-            g = groups_doc.child(gid, f"group '{gid}'")
-            if g is None:
-                continue
-            g.keys({"title", "weight", "measures"}, "S001")
-            weight = g.get("weight", float)
-            if weight is not None and weight <= 0:
-                g.error(g.value_loc("weight"), "S004", f"weight of group '{gid}' must be positive")
-            mdoc = g.child("measures", f"measures of group '{gid}'")
-            measures = []
-            if mdoc is None:
-                g.get("measures", dict)
-            else:
-                for mid in mdoc.node:
-                    direction = mdoc.choice(mid, DIRECTIONS, code="S003")
-                    if str(mid) in seen:
-                        mdoc.error(mdoc.key_loc(mid), "S005", f"measure '{mid}' is already in group "
-                                   f"'{seen[str(mid)]}'; a measure belongs to one group")
-                    seen[str(mid)] = str(gid)
-                    measures.append(StarMeasure(str(mid), direction or DIRECTIONS[0]))
-            groups.append(MeasureGroup(str(gid), str(g.get("title", str, str(gid))), weight or 0.0,
-                                       tuple(measures)))
-
-    eligibility = doc.child("eligibility", "eligibility")
-    min_measures, min_groups, one_of = 1, 1, ()
-    if eligibility:
-        eligibility.keys({"min_measures_per_group", "min_groups", "require_one_of"}, "S001")
-        min_measures = eligibility.get("min_measures_per_group", int, 1)
-        min_groups = eligibility.get("min_groups", int, 1)
-        one_of = tuple(eligibility.get("require_one_of", list, []))
-        for gid in one_of:
-            if gid not in {g.id for g in groups}:
-                eligibility.error(eligibility.value_loc("require_one_of"), "S006",
-                                  f"require_one_of names unknown group '{gid}'"
-                                  + did_you_mean(str(gid), [g.id for g in groups]))
-    doc.choice("peer_groups", ("groups_with_min_measures",), "groups_with_min_measures")
-
-    clustering = Clustering()
-    cdoc = doc.child("clustering", "clustering")
-    if cdoc:
-        cdoc.keys({"stars", "seeds", "max_iter", "strict", "second_pass"}, "S001")
-        strict = cdoc.get("strict", (float, type(None)), 1.0)
-        clustering = Clustering(stars=cdoc.get("stars", int, 5),
-                                seeds=cdoc.choice("seeds", ("quantile_medians",), "quantile_medians"),
-                                max_iter=cdoc.get("max_iter", int, 1000),
-                                strict=strict, second_pass=cdoc.get("second_pass", bool, True))
-        if clustering.stars < 2:
-            cdoc.error(cdoc.value_loc("stars"), "S004", "clustering needs at least 2 stars")
+    """Read a star-rating method YAML; raises PayerError listing every problem with file:line:col."""
+    problems: list[Diagnostic] = []
+    doc = yamldoc.read(path, problems, "a star method")
+    if doc is None or not yamldoc.check(doc, METHOD, problems):
+        raise PayerError(problems)
+    groups, seen = [], {}
+    for gid, g in doc["groups"].items():
+        measures = []
+        for mid, direction in g.get("measures").items():
+            if mid in seen:
+                problems.append(Diagnostic(g["measures"].key_loc(mid), "S005", f"measure '{mid}' is already in group "
+                                           f"'{seen[mid]}'; a measure belongs to one group"))
+            seen[mid] = gid
+            measures.append(StarMeasure(mid, direction))
+        groups.append(MeasureGroup(gid, g.get("title", gid), float(g.get("weight")), tuple(measures)))
+    eligibility = doc.get("eligibility", {})
+    for i, gid in enumerate(eligibility.get("require_one_of", ())):
+        if gid not in {g.id for g in groups}:
+            problems.append(Diagnostic(doc["eligibility"]["require_one_of"].value_loc(i), "S006",
+                                       f"require_one_of names unknown group '{gid}'"
+                                       + did_you_mean(gid, [g.id for g in groups])))
     if problems:
-        raise CarescoreError(problems)
-    return StarMethod(id=str(doc.get("id", str)), title=str(doc.get("title", str, "")), groups=tuple(groups),
-                      drop_if_reported_by_at_most=drop_at_most, sd=sd, min_measures_per_group=min_measures,
-                      min_groups=min_groups, require_one_of=one_of, clustering=clustering,
+        raise PayerError(problems)
+    c = doc.get("clustering", {})
+    clustering = Clustering(stars=c.get("stars", 5), seeds=c.get("seeds", "quantile_medians"),
+                            max_iter=c.get("max_iter", 1000),
+                            strict=None if c.get("strict", 1.0) is None else float(c.get("strict", 1.0)),
+                            second_pass=c.get("second_pass", True))
+    return StarMethod(id=doc.get("id"), title=doc.get("title", ""), groups=tuple(groups),
+                      drop_if_reported_by_at_most=doc.get("measure_selection", {}).get("drop_if_reported_by_at_most", 0),
+                      sd=doc.get("standardize", {}).get("sd", "sample"),
+                      min_measures_per_group=eligibility.get("min_measures_per_group", 1),
+                      min_groups=eligibility.get("min_groups", 1),
+                      require_one_of=tuple(eligibility.get("require_one_of", ())), clustering=clustering,
                       source=str(path))
 
 
@@ -291,12 +178,12 @@ def normalize_long(df: pl.DataFrame) -> pl.DataFrame:
     elif "measure_id" not in cols:
         id_col = next((c for c in df.columns if c.lower() == "provider_id"), None)
         if id_col is None:
-            raise ValueError("a measures table needs columns provider_id, measure_id, value (long), "
+            raise PayerError("a measures table needs columns provider_id, measure_id, value (long), "
                              "metric_id/unit_id/level (carescore results) or PROVIDER_ID (wide)")
         return normalize_long(wide_to_long(df, id_col))
     missing = {"provider_id", "measure_id", "value"} - set(df.columns)
     if missing:
-        raise ValueError(f"measures table is missing column(s) {', '.join(sorted(missing))}")
+        raise PayerError(f"measures table is missing column(s) {', '.join(sorted(missing))}")
     return df.select(
         pl.col("provider_id").cast(pl.String),
         pl.col("measure_id").cast(pl.String),
@@ -411,14 +298,14 @@ def star_ratings(measures: pl.DataFrame, method: StarMethod, period: str | None 
     if period is not None:
         long = long.filter(pl.col("period") == period)
     elif long["period"].drop_nulls().n_unique() > 1:
-        raise ValueError(f"measures cover several periods ({', '.join(sorted(long['period'].drop_nulls().unique()))})"
+        raise PayerError(f"measures cover several periods ({', '.join(sorted(long['period'].drop_nulls().unique()))})"
                          "; choose one with period=")
     known = method.measures
     long = long.filter(pl.col("measure_id").is_in(list(known)))
     dupes = long.group_by("provider_id", "measure_id").len().filter(pl.col("len") > 1)
     if dupes.height:
         row = dupes.row(0, named=True)
-        raise ValueError(f"{dupes.height} provider/measure pairs appear more than once, e.g. "
+        raise PayerError(f"{dupes.height} provider/measure pairs appear more than once, e.g. "
                          f"{row['provider_id']}/{row['measure_id']}")
     all_providers = normalize_long(measures)["provider_id"].unique().sort()
     ids = all_providers.to_list()

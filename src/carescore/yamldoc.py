@@ -266,19 +266,20 @@ def _fits(schema, value) -> bool:
 
 
 def check(node: Node, schema, problems: list[Diagnostic], spec: Field | None = None) -> bool:
-    """Report every way `node` differs from `schema`; True when it matches, so its values can be read as the
-    schema says."""
+    """Report every way `node` differs from `schema`; True when its values can be read as the schema says (an
+    unknown key is reported, but leaves it readable)."""
     spec = spec or Field(schema)
+    words = spec.words or _words(schema)
     if not _fits(schema, node.value):
         single = isinstance(_pick(schema, node.value), Scalar) and _of_shape(node.value, object)
         problems.append(Diagnostic(node.loc, spec.code or (WRONG_TYPE if single else WRONG_SHAPE),
-                                   f"{node.what} must be {spec.words or _words(schema)}; got {shown(node.value)}"))
+                                   f"{node.what} must be {words}; got {shown(node.value)}"))
         return False
     schema = _pick(schema, node.value)
     if isinstance(schema, OneOf):
         if node.value in schema.options:
             return True
-        problems.append(Diagnostic(node.loc, spec.code or NOT_ALLOWED, f"{node.what} must be {schema.words}; got "
+        problems.append(Diagnostic(node.loc, spec.code or NOT_ALLOWED, f"{node.what} must be {words}; got "
                                    f"{shown(node.value)}" + did_you_mean(str(node.value), map(str, schema.options))))
         return False
     if isinstance(schema, ListOf):
@@ -291,13 +292,12 @@ def check(node: Node, schema, problems: list[Diagnostic], spec: Field | None = N
 
 
 def _check_keys(node: Node, schema: Keys, problems: list[Diagnostic]) -> bool:
-    ok = True
+    ok = True  # an unknown key is reported, but nothing reads it: the rest of the mapping can still be checked
     for key in node.value:
         spec = schema.field(key)
         if spec is None:
             problems.append(Diagnostic(node.key_loc(key), UNKNOWN, f"unknown key '{key}' in {node.what}"
                                        + did_you_mean(str(key), schema.fields)))
-            ok = False
         elif not check(node[key], spec.schema, problems, spec):
             ok = False
     for key in schema.fields:

@@ -27,7 +27,7 @@ from carescore.incentives import (
     load_scenario,
     run_scenario,
 )
-from carescore.issues import CarescoreError
+from carescore.issues import PayerError
 
 
 def test_achievement_points_hand_worked():
@@ -171,17 +171,24 @@ def test_scenario_yaml_errors_point_at_the_key(tmp_path):
         domains:
           outcomes: {weight: 0.5}
         measures:
-          mort: {domain: outcome, direction: lower_is_better, threshold: baseline_medain}
+          mort: {domain: outcomes, direction: lower_is_better, threshold: baseline_medain}
         payment:
           withold: 0.02
         """))
-    with pytest.raises(CarescoreError) as err:
+    with pytest.raises(PayerError) as err:
         load_scenario(path)
     text = str(err.value)
-    assert f"{path}:5:18: error[I003] measure 'mort' names unknown domain 'outcome'; did you mean 'outcomes'?" in text
-    assert f"{path}:5:66: error[I004] 'threshold' in measure 'mort' must be a number or one of" in text
-    assert "did you mean 'baseline_median'?" in text
-    assert f"{path}:7:3: error[I001] unknown key 'withold' in payment; did you mean 'withhold'?" in text
+    assert f"{path}:5:67: error[I004] measures.mort.threshold must be a number or one of baseline_median," in text
+    assert "got 'baseline_medain'; did you mean 'baseline_median'?" in text
+    assert f"{path}:7:3: error[M003] unknown key 'withold' in payment; did you mean 'withhold'?" in text
+    # once the file reads as a scenario, what it means is checked: a measure's domain must be one of the domains
+    path.write_text(path.read_text().replace("domain: outcomes", "domain: outcome").replace("baseline_medain", "0.5")
+                    .replace("withold", "withhold"))
+    with pytest.raises(PayerError) as err:
+        load_scenario(path)
+    assert [str(d) for d in err.value.diagnostics] == [
+        f"{path}:5:18: error[I003] measure 'mort' names unknown domain 'outcome'; did you mean 'outcomes'?",
+        f"{path}:7:3: error[I002] a withhold needs payment.base_payment ({{measure: <id>}} or {{amount: <dollars>}})"]
 
 
 def test_hvbp_scenario_on_a_national_table():

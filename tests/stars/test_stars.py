@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stars_synthetic import national_method, national_table
 
-from carescore.issues import CarescoreError
+from carescore.issues import PayerError
 from carescore.stars import (
     Clustering,
     MeasureGroup,
@@ -169,14 +169,22 @@ def test_method_yaml_errors_point_at_the_key(tmp_path):
         eligibility:
           require_one_of: [mortality, safty]
         """))
-    with pytest.raises(CarescoreError) as err:
+    with pytest.raises(PayerError) as err:
         load_method(path)
     text = str(err.value)
-    assert f"{path}:6:20: error[S003] 'MORT_30_AMI' in measures of group 'mortality' must be one of " \
-           "higher_is_better, lower_is_better, got 'lower_is_beter'; did you mean 'lower_is_better'?" in text
-    assert f"{path}:8:5: error[S001] unknown key 'wieght' in group 'safety'; did you mean 'weight'?" in text
-    assert f"{path}:8:5: error[Y002] group 'safety' is missing required key 'weight'" in text
-    assert "require_one_of names unknown group 'safty'; did you mean 'safety'?" in text
+    assert f"{path}:6:20: error[M005] groups.mortality.measures.MORT_30_AMI must be one of " \
+           "higher_is_better, lower_is_better; got 'lower_is_beter'; did you mean 'lower_is_better'?" in text
+    assert f"{path}:8:5: error[M003] unknown key 'wieght' in groups.safety; did you mean 'weight'?" in text
+    assert f"{path}:8:5: error[M002] groups.safety is missing required key 'weight'" in text
+    # once the file reads as a method, what it means is checked
+    path.write_text(path.read_text().replace("lower_is_beter", "lower_is_better").replace("wieght", "weight")
+                    .replace("{HAI_1: lower_is_better}", "{HAI_1: lower_is_better, MORT_30_AMI: lower_is_better}"))
+    with pytest.raises(PayerError) as err:
+        load_method(path)
+    assert [str(d) for d in err.value.diagnostics] == [
+        f"{path}:9:40: error[S005] measure 'MORT_30_AMI' is already in group 'mortality'; a measure belongs to one "
+        "group",
+        f"{path}:11:31: error[S006] require_one_of names unknown group 'safty'; did you mean 'safety'?"]
 
 
 def test_the_shipped_cms_method_loads():
