@@ -13,6 +13,7 @@ import streamlit as st
 from carescore import app_data as ad
 from carescore import auth
 from carescore import incentives as inc
+from carescore.issues import PayerError
 
 st.title("Incentives")
 auth.require("payer")
@@ -229,7 +230,7 @@ def withhold_tab(shown: bool) -> None:
 
     try:
         now, new = pay(run, program, current, long), pay(run, program, proposed, long)
-    except ValueError as err:  # the engine names what is missing in one sentence
+    except PayerError as err:  # the engine names what is missing in one sentence
         st.error(f"The engine could not score this design: {err}")
         return
     table, totals = inc.compare_scenarios({"current": now, "proposed": new})

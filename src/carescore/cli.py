@@ -12,9 +12,9 @@ from pathlib import Path
 
 import typer
 
-from .issues import CarescoreError
+from .issues import CarescoreError, DefinitionError, ExtractError, PublishError, QualityError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   help="carescore: public-grade performance measures for integrated care networks. "
                        "Add --debug to any command to see the traceback of an internal error.")
 INTERNAL_ERROR = 70
@@ -23,14 +23,9 @@ METRICS = typer.Option(Path("metrics"), "--metrics", help="Folder of metric defi
 STORE = typer.Option(None, "--store", help="Publication folder (default data/published or $CARESCORE_STORE).")
 
 
-def _fail(err: Exception) -> None:
-    _report(err)
-    raise typer.Exit(1)
-
-
 def _report(err: Exception) -> None:
     typer.echo(_sentence(err), err=True)
-    if isinstance(err, CarescoreError):
+    if isinstance(err, CarescoreError) and err.diagnostics:
         errors = sum(d.severity == "error" for d in err.diagnostics)
         typer.echo(f"{errors} error(s)", err=True)
 
@@ -42,9 +37,7 @@ def _sentence(err: Exception) -> str:
 
 
 def _user_error(err: Exception) -> bool:
-    from .store import NoPublishedRun
-
-    return isinstance(err, (CarescoreError, NoPublishedRun, OSError))  # store.PublishError is an OSError
+    return isinstance(err, (CarescoreError, OSError))
 
 
 def _catalog(metrics: Path):
@@ -52,7 +45,7 @@ def _catalog(metrics: Path):
     from .loader import load_catalog
 
     if not metrics.is_dir():  # the loader would find no definitions in it and call that a valid catalog
-        raise CarescoreError([Diagnostic(Loc(str(metrics)), "M000", "metrics folder does not exist")])
+        raise DefinitionError([Diagnostic(Loc(str(metrics)), "M000", "metrics folder does not exist")])
     return load_catalog(metrics)
 
 
@@ -64,8 +57,6 @@ def demo(out: Path = typer.Option(Path("data/demo"), help="Folder to write the e
     """Generate a seeded synthetic network (no real patients)."""
     from .demo import write_demo
 
-    if format not in ("parquet", "csv"):
-        _fail(ValueError(f"unknown format '{format}'; use parquet or csv"))
     start = time.perf_counter()
     paths = write_demo(out, patients=patients, seed=seed, fmt=format)
     typer.echo(f"wrote {len(paths)} tables to {out} in {time.perf_counter() - start:.1f}s")
@@ -89,11 +80,11 @@ def sql(metric_id: str = typer.Argument(..., help="Metric id, or a fact id with 
     catalog = _catalog(metrics)
     if fused:
         if metric_id not in catalog.facts:
-            _fail(ValueError(f"unknown fact '{metric_id}'" + did_you_mean(metric_id, catalog.facts)))
+            raise DefinitionError(f"unknown fact '{metric_id}'" + did_you_mean(metric_id, catalog.facts))
         typer.echo(compile_fact(catalog.facts[metric_id], catalog.metrics_for(metric_id)))
         return
     if metric_id not in catalog.metrics:
-        _fail(ValueError(f"unknown metric '{metric_id}'" + did_you_mean(metric_id, catalog.metrics)))
+        raise DefinitionError(f"unknown metric '{metric_id}'" + did_you_mean(metric_id, catalog.metrics))
     m = catalog.metrics[metric_id]
     typer.echo(compile_fact(catalog.facts[m.fact], [m]))
 
@@ -111,7 +102,7 @@ def _extracts(data: Path, format: str):
 
         return load_synthea(data)
     if format != "canonical":
-        _fail(ValueError(f"unknown format '{format}'; use canonical or synthea"))
+        raise ExtractError(f"unknown format '{format}'; use canonical or synthea")
     return load_extracts(data, strict=False)
 
 
@@ -121,7 +112,7 @@ def _as_of(text: str | None):
     try:
         return date.fromisoformat(text) if text else None
     except ValueError:
-        _fail(ValueError(f"--as-of {text!r} is not a date like 2025-12-31"))
+        raise QualityError(f"--as-of {text!r} is not a date like 2025-12-31") from None
 
 
 @app.command()
@@ -208,7 +199,7 @@ def results(metric: str | None = typer.Option(None, help="Only this metric id.")
     frame = store_mod.read_public(store, metric_id=metric, level=level)
     if format == "parquet":
         if out is None:
-            _fail(ValueError("--format parquet needs --out FILE"))
+            raise PublishError("--format parquet needs --out FILE")
         frame.write_parquet(out)
     elif format == "json":
         text = frame.write_json()
@@ -219,7 +210,7 @@ def results(metric: str | None = typer.Option(None, help="Only this metric id.")
         text = safe_csv(frame)
         out.write_text(text) if out else sys.stdout.write(text)
     else:
-        _fail(ValueError(f"unknown format '{format}'; use csv, parquet or json"))
+        raise PublishError(f"unknown format '{format}'; use csv, parquet or json")
 
 
 @app.command()
@@ -230,13 +221,9 @@ def explain(metric: str = typer.Argument(..., help="Metric id."),
             value: str = typer.Option("all", "--value", help="The group within --stratum, e.g. true."),
             store: Path | None = STORE):
     """Where one published number comes from: definition, run, data cut, SQL, value and status."""
-    from .explain import ExplainError
     from .explain import explain as explain_text
 
-    try:
-        typer.echo(explain_text(metric, unit, period, stratum, value, store), nl=False)
-    except ExplainError as err:
-        _fail(err)
+    typer.echo(explain_text(metric, unit, period, stratum, value, store), nl=False)
 
 
 @app.command()
@@ -250,18 +237,15 @@ def diff(old: str | None = typer.Option(None, "--from", help="Earlier run id (de
     from .diff import compare, report
     from .exports import safe_csv
 
-    try:
-        runs = store_mod.list_runs(store)
-        new = new or store_mod.current_run_id(store)
-        for run in (new, old):
-            if run is not None and run not in runs:
-                raise ValueError(f"no run '{run}' in {store_mod.root_dir(store)}")
-        earlier = [r for r in runs if r < new]
-        if old is None and not earlier:
-            raise ValueError(f"run {new} is the first published run: there is nothing to compare it with")
-        summary, changes = compare(store, old or earlier[-1], new)
-    except ValueError as err:
-        _fail(err)
+    runs = store_mod.list_runs(store)
+    new = new or store_mod.current_run_id(store)
+    for run in (new, old):
+        if run is not None and run not in runs:
+            raise PublishError(f"no run '{run}' in {store_mod.root_dir(store)}")
+    earlier = [r for r in runs if r < new]
+    if old is None and not earlier:
+        raise PublishError(f"run {new} is the first published run: there is nothing to compare it with")
+    summary, changes = compare(store, old or earlier[-1], new)
     typer.echo(report(summary, changes), nl=False)
     if out is not None:
         out.write_text(safe_csv(changes))
@@ -278,12 +262,25 @@ def _register_payer_commands() -> None:
 _register_payer_commands()
 
 
+def _usage(err: typer.TyperException) -> None:
+    """A wrong command, option or value, in one sentence like any other mistake (typer would draw a box)."""
+    where = getattr(getattr(err, "ctx", None), "command_path", None) or "carescore"
+    said = " ".join(err.format_message().split()).rstrip(".")
+    typer.echo(f"{where}: {said[:1].lower() + said[1:]} (see {where} --help)", err=True)
+    sys.exit(err.exit_code)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        app([a for a in args if a != "--debug"], prog_name="carescore")
-    except Exception as err:  # click has already dealt with usage errors and typer.Exit
+        code = app([a for a in args if a != "--debug"] or ["--help"], prog_name="carescore", standalone_mode=False)
+    except typer.TyperException as err:  # usage errors: typer's own click
+        _usage(err)
+    except typer.Abort:  # Ctrl-C or end of input at a prompt
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    except Exception as err:
         if debug:
             raise
         if _user_error(err):
@@ -293,6 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo(f"internal error: {type(err).__name__}: {line}; please report it "
                    "(rerun with --debug for the traceback)", err=True)
         sys.exit(INTERNAL_ERROR)
+    sys.exit(code or 0)  # typer.Exit(1) (validate's blocking failure) comes back as the code
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from .issues import ExtractError
+
 START = date(2024, 1, 1)
 DATA_CUT = date(2025, 12, 31)
 _LAST_DAY = (DATA_CUT - START).days  # 730: day numbers run 0..730
@@ -1032,7 +1034,7 @@ _STAGES = ["providers", "people", "stays", "after_discharge", "ambulatory", "pro
 def generate(patients: int = 50_000, seed: int = 7) -> dict[str, pl.DataFrame]:
     """All canonical tables for a synthetic population; the same arguments give the same data."""
     if patients < 100:
-        raise ValueError(f"patients must be at least 100, got {patients}")
+        raise ExtractError(f"a demo network needs at least 100 patients, got {patients}")
     # One independent stream per stage: tuning one stage leaves the others' draws alone.
     rng = dict(zip(_STAGES, map(np.random.default_rng, np.random.SeedSequence(seed).spawn(len(_STAGES)))))
     prov = _providers(patients, rng["providers"])
@@ -1167,7 +1169,7 @@ def _tables(prov, people, payer, spans, enc, proc, medrec, surveys, events, unit
 def write_demo(out: Path, patients: int = 50_000, seed: int = 7, fmt: str = "parquet") -> dict[str, Path]:
     """Write every table to out/<table>.<fmt>; CSV uses ISO dates, true/false and empty for null."""
     if fmt not in ("parquet", "csv"):
-        raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
+        raise ExtractError(f"unknown format '{fmt}'; use parquet or csv")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {}

@@ -6,7 +6,7 @@ import duckdb
 import polars as pl
 
 from .compile import compile_fact, describe_sql, fact_view_sql, rows_sql, unit_pairs_sql
-from .issues import CarescoreError, Diagnostic
+from .issues import ComputeError, Diagnostic
 from .load import Extracts
 from .spec import Catalog, Fact, Metric, view_name
 
@@ -44,7 +44,7 @@ def connect(extracts: Extracts, catalog: Catalog, threads: int | None = None) ->
             problems.append(Diagnostic(fact.loc, "F011", f"fact {fact.id} declares columns its SQL does not "
                                        f"produce: {', '.join(missing)}"))
     if problems:
-        raise CarescoreError(problems)
+        raise ComputeError(problems)
     return con
 
 
@@ -104,7 +104,7 @@ def compute(con: duckdb.DuckDBPyConnection, catalog: Catalog, metric_ids=None) -
         try:
             wide = con.sql(sql[fact_id]).pl()
         except duckdb.Error:
-            raise CarescoreError(_failing(con, catalog.facts[fact_id], metrics)) from None
+            raise ComputeError(_failing(con, catalog.facts[fact_id], metrics)) from None
         long, ex = _to_long(wide, metrics)
         if long.height:
             parts.append(long)

@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from . import stats
+from .issues import ComputeError
 
 USABLE = ["ok", "suppressed"]  # too_few, holds and not-applicable cells have no reliable value
 
@@ -34,7 +35,7 @@ def against_reference(groups: pl.DataFrame, reference: str) -> pl.DataFrame:
     a 95% interval built from the two groups' own intervals (MOVER: Newcombe for gaps, Donner-Zou for ratios)."""
     ref = groups.filter(pl.col("stratum_value") == reference)
     if ref.height != 1:
-        raise ValueError(f"reference group {reference!r} is not among the groups")
+        raise ComputeError(f"reference group {reference!r} is not among the groups")
     p0, l0, u0 = (ref[c].item() for c in ("value", "ci_low", "ci_high"))
     p1, l1, u1 = (groups[c].to_numpy().astype(float) for c in ("value", "ci_low", "ci_high"))
     gap_low, gap, gap_high = stats.difference_ci(p1, l1, u1, p0, l0, u0)

@@ -7,15 +7,11 @@ from __future__ import annotations
 import polars as pl
 
 from . import store
-from .issues import did_you_mean
+from .issues import PublishError, did_you_mean
 
 COMPARED = {"better": "better than the network (the interval is clear of the network value)",
             "worse": "worse than the network (the interval is clear of the network value)",
             "no_different": "no different from the network"}
-
-
-class ExplainError(ValueError):
-    pass
 
 
 def _number(v, unit: str) -> str:
@@ -35,18 +31,18 @@ def explain(metric_id: str, unit_id: str = "ALL", period: str | None = None, str
     run_id = store.current_run_id(root)
     catalog = store.read_catalog(root, run_id)["metrics"]
     if metric_id not in catalog:
-        raise ExplainError(f"unknown metric '{metric_id}'" + did_you_mean(metric_id, catalog))
+        raise PublishError(f"unknown metric '{metric_id}'" + did_you_mean(metric_id, catalog))
     m = catalog[metric_id]
     manifest = store.read_manifest(root, run_id)
     public = store.read_public(root, metric_id=metric_id, run_id=run_id)
     period = period or max(public["period"])
     units = set(public["unit_id"])
     if unit_id not in units:
-        raise ExplainError(f"no published result of {metric_id} for unit '{unit_id}'" + did_you_mean(unit_id, units))
+        raise PublishError(f"no published result of {metric_id} for unit '{unit_id}'" + did_you_mean(unit_id, units))
     row = public.filter(pl.col("unit_id") == unit_id, pl.col("period") == period, pl.col("stratum") == stratum,
                         pl.col("stratum_value") == stratum_value)
     if row.height != 1:
-        raise ExplainError(f"no published result of {metric_id} for {unit_id}, {period}, {stratum}={stratum_value} "
+        raise PublishError(f"no published result of {metric_id} for {unit_id}, {period}, {stratum}={stratum_value} "
                            f"(periods: {', '.join(sorted(set(public['period'])))})")
     r = row.row(0, named=True)
     fact = manifest["facts"][m["fact"]]

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from .contracts import Contract, load_contracts
-from .issues import CarescoreError, Diagnostic, Loc, did_you_mean
+from .issues import Diagnostic, ExtractError, Loc, did_you_mean
 
 BOOLEAN_TEXT = {"true": True, "false": False, "1": True, "0": False, "t": True, "f": False,
                 "yes": True, "no": False}
@@ -76,7 +76,7 @@ def type_frame(frame: pl.DataFrame, contract: Contract, path: Path) -> pl.DataFr
         problems.append(Diagnostic(Loc(str(path), 1, 1), "L003",
                                    f"table {contract.table}: unexpected column '{name}'", "warning"))
     if any(p.severity == "error" for p in problems):
-        raise CarescoreError(problems)
+        raise ExtractError(problems)
     out = {}
     for column in contract.columns:
         dtype = contract.schema[column.name]
@@ -97,7 +97,7 @@ def type_frame(frame: pl.DataFrame, contract: Contract, path: Path) -> pl.DataFr
                 f"({len(bad)} row(s) affected)"))
         out[column.name] = typed
     if any(p.severity == "error" for p in problems):
-        raise CarescoreError(problems)
+        raise ExtractError(problems)
     return pl.DataFrame(out)
 
 
@@ -139,18 +139,18 @@ def _check_csv(path: Path, contract: Contract) -> None:
         fh.seek(max(0, size - 65536))
         tail = fh.read()
     if not head.strip():
-        raise CarescoreError([Diagnostic(Loc(str(path)), "L005", f"table {t}: file is empty (no header line)")])
+        raise ExtractError([Diagnostic(Loc(str(path)), "L005", f"table {t}: file is empty (no header line)")])
     text = head.decode("utf-8", "replace")
     if "," not in text:
         found = next((d for d in (";", "\t", "|") if d in text), None)
         if found:
             shown = {"\t": "tab"}.get(found, repr(found))
-            raise CarescoreError([Diagnostic(Loc(str(path)), "L007", f"table {t}: fields are separated by {shown}, "
+            raise ExtractError([Diagnostic(Loc(str(path)), "L007", f"table {t}: fields are separated by {shown}, "
                                              "expected ',' (comma-separated values)")])
     if not tail.endswith(b"\n"):
         problem = _csv_problem(path, t)
         if problem:
-            raise CarescoreError([problem])
+            raise ExtractError([problem])
 
 
 def read_table(path: Path, contract: Contract, warnings: list | None = None) -> pl.DataFrame:
@@ -164,7 +164,7 @@ def read_table(path: Path, contract: Contract, warnings: list | None = None) -> 
     except Exception as exc:  # polars raises several types; the user needs the file and the reason
         located = _csv_problem(path, contract.table) if path.suffix == ".csv" else None
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CarescoreError([located or Diagnostic(Loc(str(path)), "L001",
+        raise ExtractError([located or Diagnostic(Loc(str(path)), "L001",
                                                     f"table {contract.table}: file cannot be read: {reason}")]) from exc
     extra = sorted(set(frame.columns) - {c.name for c in contract.columns})
     if warnings is not None:
@@ -181,7 +181,7 @@ def load_extracts(directory: Path, contracts: dict[str, Contract] | None = None,
     so validation can hold just the metrics that need it."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise CarescoreError([Diagnostic(Loc(str(directory)), "L000", "data folder does not exist")])
+        raise ExtractError([Diagnostic(Loc(str(directory)), "L000", "data folder does not exist")])
     contracts = contracts or load_contracts()
     tables, sources, missing, problems, warnings, rejected = {}, [], [], [], [], {}
     for name, contract in contracts.items():
@@ -192,12 +192,12 @@ def load_extracts(directory: Path, contracts: dict[str, Contract] | None = None,
             continue
         try:
             tables[name] = read_table(path, contract, warnings)
-        except CarescoreError as err:
+        except ExtractError as err:
             problems.extend(err.diagnostics)
             rejected[name] = tuple(d for d in err.diagnostics if d.severity == "error")
             tables[name] = pl.DataFrame(schema=contract.schema)
             continue
         sources.append(SourceFile(name, str(path), tables[name].height, path.stat().st_size, sha256(path)))
     if problems and strict:
-        raise CarescoreError(problems)
+        raise ExtractError(problems)
     return Extracts(tables, tuple(sources), tuple(missing), rejected, tuple(warnings))

@@ -12,7 +12,7 @@ from sqlglot import exp
 
 from . import yamldoc
 from .contracts import load_contracts
-from .issues import CarescoreError, Diagnostic, Loc, did_you_mean
+from .issues import DefinitionError, Diagnostic, Loc, did_you_mean
 from .spec import DIRECTIONS, DOMAINS, EXPOSURE_KINDS, KINDS, UNITS, Catalog, Expr, Fact, FactColumn, Metric, RiskAdjustment
 from .yamldoc import NUMBER, SINGLE, TEXT, AnyOf, Field, Keys, ListOf, MapOf, Node, OneOf, whole
 
@@ -469,5 +469,5 @@ def load_catalog(root: Path) -> Catalog:
             continue
         metrics[metric.id] = metric
     if problems:
-        raise CarescoreError(problems)
+        raise DefinitionError(problems)
     return Catalog(facts, metrics)

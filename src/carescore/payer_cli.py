@@ -1,7 +1,8 @@
 """`carescore stars` and `carescore incentives`: plain typer-annotated functions, registered by cli.py.
 
 Both read measures in any layout :func:`carescore.stars.read_measures` accepts (long CSV, carescore
-published results, wide CMS CSV), print a short readable summary and write CSV output."""
+published results, wide CMS CSV), print a short readable summary and write CSV output. A mistake is a
+PayerError, which cli.main prints as one sentence."""
 
 from __future__ import annotations
 
@@ -12,13 +13,8 @@ import polars as pl
 import typer
 
 from .incentives import ScenarioResult, compare_scenarios, load_scenario, run_scenario
-from .issues import CarescoreError
+from .issues import PayerError
 from .stars import load_method, read_measures, star_ratings
-
-
-def _fail(message: str) -> None:
-    typer.echo(message, err=True)
-    raise typer.Exit(code=1)
 
 
 def stars(
@@ -28,13 +24,8 @@ def stars(
     period: Annotated[str | None, typer.Option(help="Period to rate when the table has several.")] = None,
 ) -> None:
     """Composite scores and star ratings by a declared method (CMS Overall Star Rating and the like)."""
-    try:
-        spec = load_method(method)
-        result = star_ratings(read_measures(measures), spec, period)
-    except CarescoreError as err:
-        _fail(str(err))
-    except (ValueError, OSError, pl.exceptions.PolarsError) as err:
-        _fail(f"{measures}: error: {err}")
+    spec = load_method(method)
+    result = star_ratings(read_measures(measures), spec, period)
     p = result.providers
     rated = p.filter(pl.col("star").is_not_null())
     typer.echo(f"{spec.title}: {rated.height} of {p.height} providers rated")
@@ -78,18 +69,12 @@ def incentives(
         help="Write per-provider results (or the comparison) to this CSV.")] = None,
 ) -> None:
     """Value-based incentives: scores, withhold, budget-neutral exchange, levers and what-if."""
-    try:
-        specs = [load_scenario(s) for s in [scenario, *(compare or [])]]
-    except CarescoreError as err:
-        _fail(str(err))
+    specs = [load_scenario(s) for s in [scenario, *(compare or [])]]
     source = measures or (Path(scenario).parent / specs[0].measures_file if specs[0].measures_file else None)
     if source is None:
-        _fail(f"{scenario}: error: no measures given (--measures, or measures_file in the scenario)")
-    try:
-        table = read_measures(source)
-        results = {s.id: run_scenario(table, s) for s in specs}
-    except (ValueError, OSError, pl.exceptions.PolarsError) as err:
-        _fail(f"{source}: error: {err}")
+        raise PayerError(f"{scenario}: no measures given (--measures, or measures_file in the scenario)")
+    table = read_measures(source)
+    results = {s.id: run_scenario(table, s) for s in specs}
     for name, r in results.items():
         _summary(name, r)
     if len(results) > 1:

@@ -16,7 +16,7 @@ import polars as pl
 from . import __version__, engine, stats, store, suppress
 from .compile import compile_fact
 from .contracts import load_contracts
-from .issues import CarescoreError, Diagnostic, Loc
+from .issues import Diagnostic, Loc, QualityError
 from .load import Extracts, load_extracts
 from .loader import load_catalog
 from .spec import Catalog, Metric
@@ -123,7 +123,7 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
     network_held = {h.metric_id: h.reason for h in hold_list if not h.providers}
     na_ids = {m.id for m in catalog.metrics.values() if set(catalog.facts[m.fact].requires) & missing}
     if validate.holds_everything(hold_list, catalog, missing):
-        raise CarescoreError([*report.diagnostics(), Diagnostic(Loc(str(data_dir)), "Q100", (
+        raise QualityError([*report.diagnostics(), Diagnostic(Loc(str(data_dir)), "Q100", (
             "every metric would be on data-quality hold: this run is not published and the previous "
             "publication stays live"))])
     lap("validate")

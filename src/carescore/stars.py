@@ -198,9 +198,16 @@ def read_measures(path: Path) -> pl.DataFrame:
     """Read a CSV or Parquet measures file in any supported layout (see :func:`normalize_long`).
     CSV columns are read as text first so provider ids keep their leading zeros."""
     path = Path(path)
-    if path.suffix.lower() == ".parquet":
-        return normalize_long(pl.read_parquet(path))
-    return normalize_long(pl.read_csv(path, infer_schema_length=0, encoding="utf8-lossy"))
+    if not path.is_file():  # polars would say it in a paragraph
+        raise PayerError(f"{path}: no such measures file")
+    try:
+        frame = (pl.read_parquet(path) if path.suffix.lower() == ".parquet"
+                 else pl.read_csv(path, infer_schema_length=0, encoding="utf8-lossy"))
+        return normalize_long(frame)
+    except pl.exceptions.PolarsError as err:
+        raise PayerError(f"{path}: cannot read the measures table: {' '.join(str(err).split())[:200]}") from None
+    except PayerError as err:
+        raise PayerError(f"{path}: {err}") from None
 
 
 # --------------------------------------------------------------------------------------------------

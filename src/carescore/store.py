@@ -39,6 +39,8 @@ from pathlib import Path
 
 import polars as pl
 
+from .issues import PublishError
+
 DEFAULT_ROOT = Path("data/published")
 FAULT_POINTS = ("locked", "tmp_created", "first_file", "files_written", "synced", "marker_written", "renamed",
                 "pointer_replaced")
@@ -59,16 +61,12 @@ class Bundle:
     files: dict[str, str] = field(default_factory=dict)  # other text files of the run, e.g. dq_report.html
 
 
-class NoPublishedRun(Exception):
-    pass
+class NoPublishedRun(PublishError):
+    """The store has no live run yet."""
 
 
-class PublishError(OSError):
-    """The store could not be written; nothing of the new run is left and the previous run stays live."""
-
-
-class RunExists(FileExistsError):
-    pass
+class RunExists(PublishError):
+    """Runs are immutable: a run id is published once."""
 
 
 def root_dir(root: Path | str | None = None) -> Path:
@@ -138,16 +136,12 @@ def publish(bundle: Bundle, root: Path | str | None = None) -> Path:
             _fault("locked")
             try:
                 return _write(bundle, root)
-            except RunExists:
-                raise
             except (OSError, pl.exceptions.PolarsError):
                 try:
                     _remove_leftovers(root)
                 except OSError:
                     pass  # a read-only store has nothing of ours to remove
                 raise
-    except RunExists:
-        raise
     except (OSError, pl.exceptions.PolarsError) as err:
         cause = _os_error(err)
         if cause is None:

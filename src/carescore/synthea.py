@@ -23,7 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from .contracts import Contract, load_contracts
-from .issues import CarescoreError, Diagnostic, Loc
+from .issues import Diagnostic, ExtractError, Loc
 from .load import Extracts, SourceFile, sha256, type_frame
 
 FILES = ("patients", "encounters", "organizations", "providers", "conditions", "procedures", "medications",
@@ -56,7 +56,7 @@ def _read(directory: Path, name: str) -> pl.DataFrame:
     try:
         return pl.read_csv(path, infer_schema=False, encoding="utf8")
     except Exception as exc:  # the steward needs the file and the reason, whatever Polars raised
-        raise CarescoreError([Diagnostic(Loc(str(path)), "S002", f"Synthea {name}: file cannot be read: "
+        raise ExtractError([Diagnostic(Loc(str(path)), "S002", f"Synthea {name}: file cannot be read: "
                                          f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}")]) from exc
 
 
@@ -78,7 +78,7 @@ def load_synthea(directory: Path, contracts: dict[str, Contract] | None = None) 
     directory = Path(directory)
     absent = [n for n in REQUIRED if not (directory / f"{n}.csv").exists()]
     if not directory.is_dir() or absent:
-        raise CarescoreError([Diagnostic(Loc(str(directory)), "S001", "not a Synthea CSV export: missing "
+        raise ExtractError([Diagnostic(Loc(str(directory)), "S001", "not a Synthea CSV export: missing "
                                          + ", ".join(f"{n}.csv" for n in absent or REQUIRED))])
     contracts = contracts or load_contracts()
     raw = {n: _read(directory, n) for n in REQUIRED}
@@ -90,7 +90,7 @@ def load_synthea(directory: Path, contracts: dict[str, Contract] | None = None) 
              "procedures": ("START", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION", "BASE_COST", "REASONCODE")}
     problems = [d for n, cols in needs.items() for d in _need(raw[n], n, directory / f"{n}.csv", cols)]
     if problems:
-        raise CarescoreError(problems)
+        raise ExtractError(problems)
     pat, enc, org, pay, trans, proc = (raw[n] for n in REQUIRED)
 
     # payer_transitions: v3.2 has START_DATE/END_DATE timestamps, earlier versions START_YEAR/END_YEAR
@@ -182,11 +182,11 @@ def load_synthea(directory: Path, contracts: dict[str, Contract] | None = None) 
         path = directory / f"{origin[table]}.csv"
         try:
             tables[table] = type_frame(canonical[table].select([c.name for c in contract.columns]), contract, path)
-        except CarescoreError as err:
+        except ExtractError as err:
             problems.extend(err.diagnostics)
             continue
         sources.append(SourceFile(table, str(path), tables[table].height, path.stat().st_size, sha256(path)))
     if problems:
-        raise CarescoreError(problems)
+        raise ExtractError(problems)
     missing = tuple(t for t in contracts if t not in canonical)
     return Extracts(tables, tuple(sources), missing)

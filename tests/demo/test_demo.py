@@ -9,6 +9,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from carescore import demo
+from carescore.issues import ExtractError
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "data" / "contracts"
 TYPES = {"varchar": pl.Utf8, "integer": pl.Int64, "double": pl.Float64, "date": pl.Date,
@@ -121,7 +122,7 @@ def test_csv_round_trip(tmp_path, small):
 
 
 def test_write_demo_rejects_unknown_format(tmp_path):
-    with pytest.raises(ValueError, match="fmt"):
+    with pytest.raises(ExtractError, match="unknown format 'xlsx'; use parquet or csv"):
         demo.write_demo(tmp_path, patients=1_000, fmt="xlsx")
 
 

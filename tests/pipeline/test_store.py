@@ -47,7 +47,7 @@ def test_failed_publish_keeps_previous_run(tmp_path, monkeypatch):
         return original(self, path, *args, **kwargs)
 
     monkeypatch.setattr(pl.DataFrame, "write_parquet", failing)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(store.PublishError, match="disk full"):
         store.publish(_tiny_bundle("r2", 0.9), tmp_path)
     monkeypatch.undo()
     assert store.current_run_id(tmp_path) == "r1"
@@ -59,7 +59,7 @@ def test_failed_publish_keeps_previous_run(tmp_path, monkeypatch):
 
 def test_runs_are_immutable(tmp_path):
     store.publish(_tiny_bundle("r1", 0.5), tmp_path)
-    with pytest.raises(FileExistsError):
+    with pytest.raises(store.RunExists, match="runs are immutable"):
         store.publish(_tiny_bundle("r1", 0.7), tmp_path)
     assert store.read_public(tmp_path)["value"].to_list() == [0.5]
 
