@@ -364,6 +364,16 @@ def _scan(path: str, value) -> Diagnostic | None:
     return None
 
 
+def _first_line(text: str, key: str, start: int, again) -> int | None:
+    """The line of the first `key` of a block mapping repeated at `again` (ruamel marks only the mapping)."""
+    lines = text.splitlines()
+    for i in range(start, again.line):
+        head, rest = lines[i][:again.column], lines[i][again.column:]
+        if head.strip(" -") == "" and re.match(rf"""['"]?{re.escape(key)}['"]?\s*:""", rest):
+            return i + 1
+    return None
+
+
 def read(path: Path, problems: list[Diagnostic], kind: str) -> Node | None:
     """The file's top mapping, or None with one located problem. `kind` says what the file is, for messages
     ('a metric definition', 'a table contract')."""
@@ -383,11 +393,11 @@ def read(path: Path, problems: list[Diagnostic], kind: str) -> Node | None:
     try:
         value = _yaml().load(text)
     except DuplicateKeyError as err:
-        mark, first = err.problem_mark, err.context_mark
-        key = re.search(r'duplicate key "(.*?)"', str(err.problem))
-        problems.append(Diagnostic(Loc(where, mark.line + 1, mark.column + 1), "M009",
-                                   f"duplicate key '{key[1] if key else '?'}' (first at line {first.line + 1}); "
-                                   "each key may appear once"))
+        mark = err.problem_mark
+        key = (re.search(r'duplicate key "(.*?)"', str(err.problem)) or [None, "?"])[1]
+        first = _first_line(text, key, err.context_mark.line, mark)
+        problems.append(Diagnostic(Loc(where, mark.line + 1, mark.column + 1), "M009", f"duplicate key '{key}'"
+                                   + (f" (first at line {first})" if first else "") + "; each key may appear once"))
         return None
     except MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
