@@ -123,9 +123,7 @@ def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (o
             "Largest group of hidden cells the small-number audit solves together; larger groups are protected "
             "sum by sum only (default: every group is solved, about 2 s for a group of 20,000)."))):
     """Load → validate → compute → publish a new run (not published if data quality would hold everything)."""
-    from . import pipeline
     from . import store as store_mod
-    from .validate import baseline
 
     start = time.perf_counter()
     try:
@@ -133,6 +131,9 @@ def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (o
     except store_mod.NoPublishedRun:
         previous = None
     extracts = _extracts(data, format)
+    from . import pipeline  # after the extracts: a wrong --data is said at once, not after importing GX
+    from .validate import baseline
+
     bundle = pipeline.build(data, metrics, extracts=extracts, catalog=_catalog(metrics), as_of=_as_of(as_of),
                             baseline=baseline(store), audit_limit=audit_limit)
     store_mod.publish(bundle, store)
@@ -167,12 +168,13 @@ def validate(data: Path = typer.Option(Path("data/demo"), help="Folder of extrac
              format: str = DATA_FORMAT, as_of: str | None = AS_OF, store: Path | None = STORE,
              report: Path = typer.Option(Path("build/dq_report.html"), help="Write the HTML report here.")):
     """Check the extracts against their contracts (Great Expectations on DuckDB); exit 1 on a blocking failure."""
-    from . import validate as dq
     from .contracts import load_contracts
 
     start = time.perf_counter()
-    extracts = _extracts(data, format)
-    result = dq.run(extracts, load_contracts(), _as_of(as_of), dq.baseline(store), rejected=extracts.rejected,
+    day, extracts = _as_of(as_of), _extracts(data, format)
+    from . import validate as dq  # after the arguments are checked: importing GX takes seconds
+
+    result = dq.run(extracts, load_contracts(), day, dq.baseline(store), rejected=extracts.rejected,
                     warnings=extracts.warnings)
     typer.echo(f"{'table':<28}{'rows':>10}{'checks':>8}{'blocking':>10}{'warnings':>10}")
     for table, rows, checks, blocking, warnings in result.summary().iter_rows():

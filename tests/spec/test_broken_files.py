@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from carescore import cli, contracts, loader
+from carescore.issues import DefinitionError
 
 REPO = Path(__file__).resolve().parents[2]
 BROKEN = Path(__file__).parent / "broken"
@@ -59,3 +60,11 @@ def test_a_broken_file_is_a_located_error_not_a_traceback(kind, case, tmp_path, 
     assert "Traceback" not in said.out + said.err and "internal error" not in said.err, said.err
     assert done.value.code == 1, said.err
     assert f"{target}{expected}" in said.err.splitlines(), said.err
+
+
+def test_a_single_value_where_a_list_is_wanted_is_one_error(tmp_path):
+    root = _tree(tmp_path)
+    shutil.copy(BROKEN / "levels_scalar.yaml", root / "quality" / "levels_scalar.yaml")  # levels: provider
+    with pytest.raises(DefinitionError) as err:
+        loader.load_catalog(root)
+    assert [d.code for d in err.value.diagnostics] == ["M034"]  # not one per letter of 'provider'
