@@ -85,7 +85,7 @@ CODES = {
     "M005": "a value outside its fixed set of choices (with the closest choice)",
     "M006": "the file is not text: not UTF-8, a control character, or an unpaired surrogate escape",
     "M007": "the file is empty",
-    "M008": "lists and mappings nested more than 50 levels deep",
+    "M008": "lists and mappings nested more than 50 levels deep, or more than 100,000 values once aliases expand",
     "M009": "a key appears twice in the same mapping",
     "M035": "wrong shape: a single value, a list or a mapping where another is expected (the file itself included)",
     # Metric definitions (metrics/<domain>/*.yaml)

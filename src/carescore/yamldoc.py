@@ -28,6 +28,7 @@ from ruamel.yaml.reader import ReaderError
 from .issues import Diagnostic, Loc, did_you_mean
 
 MAX_NESTING = 50  # levels of lists and mappings: no carescore file needs ten, and ruamel recurses once per level
+MAX_VALUES = 100_000  # after aliases are expanded: a few lines of `*alias` can otherwise stand for billions
 MISSING, UNKNOWN, WRONG_TYPE, NOT_ALLOWED, WRONG_SHAPE = "M002", "M003", "M004", "M005", "M035"
 
 
@@ -123,7 +124,7 @@ def shown(value, room: int = 40) -> str:
             return put("true" if v else "false")
         if isinstance(v, str):
             return put(repr(str(v)))
-        return put(v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else str(v))
+        return put(v.isoformat() if isinstance(v, dt.date) else str(v))
 
     render(value)
     text = "".join(out)
@@ -156,11 +157,9 @@ def whole(minimum: int) -> Scalar:
     return Scalar(f"a whole number ≥ {minimum}", lambda v: WHOLE.test(v) and v >= minimum)
 
 
-def number(low: float | None = None, high: float | None = None, above: float | None = None,
-           below: float | None = None) -> Scalar:
-    """A number within bounds: `low`/`high` inclusive, `above`/`below` exclusive."""
-    bounds = [(low, "≥", lambda v, b: v >= b), (above, ">", lambda v, b: v > b),
-              (high, "≤", lambda v, b: v <= b), (below, "<", lambda v, b: v < b)]
+def number(low: float | None = None, above: float | None = None, below: float | None = None) -> Scalar:
+    """A number within bounds: `low` inclusive, `above` and `below` exclusive."""
+    bounds = [(low, "≥", lambda v, b: v >= b), (above, ">", lambda v, b: v > b), (below, "<", lambda v, b: v < b)]
     bounds = [(b, sign, ok) for b, sign, ok in bounds if b is not None]
     words = " and ".join(f"{sign} {b:g}" for b, sign, _ in bounds)
     return Scalar(f"a number {words}", lambda v: _number(v) and all(ok(v, b) for b, _, ok in bounds))
@@ -178,7 +177,8 @@ class OneOf:
 
 @dataclass(frozen=True)
 class ListOf:
-    """A list; an item of the wrong type or shape makes the whole list wrong (reported once, at the list)."""
+    """A list. An item of the wrong type or shape makes the whole list wrong (reported once, at the list, with the
+    list's words); an item outside its choices (OneOf) is reported at the item."""
     item: object
     words: str | None = None
 
@@ -237,7 +237,7 @@ def _shape(schema) -> type:
 
 
 def _of_shape(value, shape: type) -> bool:
-    return isinstance(value, (dict, list)) is False if shape is object else isinstance(value, shape)
+    return not isinstance(value, (dict, list)) if shape is object else isinstance(value, shape)
 
 
 def _pick(schema, value):
@@ -361,7 +361,19 @@ def _scan(path: str, value) -> Diagnostic | None:
                                       "the value is not text: it holds an unpaired surrogate escape such as \\ud800")
             if isinstance(child, (dict, list)):
                 stack.append((child, depth + 1))
+    if _expanded(value, {}) > MAX_VALUES:
+        return Diagnostic(Loc(path), "M008", f"the YAML stands for more than {MAX_VALUES:,} values once its aliases "
+                          "(*name) are expanded")
     return None
+
+
+def _expanded(value, sizes: dict) -> int:
+    """How many values `value` holds with every alias written out (each node counted once, so this is fast)."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    if id(value) not in sizes:
+        sizes[id(value)] = 1 + sum(_expanded(v, sizes) for v in (value.values() if isinstance(value, dict) else value))
+    return sizes[id(value)]
 
 
 def _first_line(text: str, key: str, start: int, again) -> int | None:
