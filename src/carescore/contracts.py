@@ -84,11 +84,8 @@ KNOWN = {"type", "nullable", "allowed", "references", "min", "max", "description
 
 
 def _read(path: Path, problems: list[Diagnostic]) -> tuple[Contract, Node] | None:
-    doc = yamldoc.read(path, problems, "a table contract")
+    doc = yamldoc.load(path, CONTRACT, problems, "a table contract", f"contract {path.stem}")
     if doc is None:
-        return None
-    doc.what = f"contract {path.stem}"
-    if not yamldoc.check(doc, CONTRACT, problems):
         return None
     raw = yamldoc.plain(doc.value)
     if raw["table"] != path.stem:  # extracts are found by table name: encounters.csv for table encounters

@@ -218,8 +218,8 @@ def _floats(d: dict, *keys: str) -> dict:
 def load_scenario(path: Path) -> Scenario:
     """Read a scenario YAML; raises PayerError listing every problem with file:line:col."""
     problems: list[Diagnostic] = []
-    doc = yamldoc.read(path, problems, "a scenario")
-    if doc is None or not yamldoc.check(doc, SCENARIO, problems):
+    doc = yamldoc.load(path, SCENARIO, problems, "a scenario")
+    if doc is None:
         raise PayerError(problems)
     domains = tuple(Domain(did, float(d["weight"]), d.get("min_measures", 1), d.get("consistency", False))
                     for did, d in doc.get("domains", {}).items())

@@ -326,11 +326,8 @@ def expand(sql: str, definitions: dict, loc: Loc, problems: list[Diagnostic]) ->
 def load_fact(path: Path, problems: list[Diagnostic], definitions: dict | None = None,
               earlier: tuple[str, ...] = ()) -> Fact | None:
     """`earlier`: the views of facts loaded before this one, which its SQL may read besides its `requires`."""
-    doc = yamldoc.read(path, problems, "a fact view")
+    doc = yamldoc.load(path, FACT, problems, "a fact view", f"fact {path.stem}")
     if doc is None:
-        return None
-    doc.what = f"fact {path.stem}"
-    if not yamldoc.check(doc, FACT, problems):
         return None
     columns = []
     for name, spec in doc["columns"].items():
@@ -373,11 +370,8 @@ def load_fact(path: Path, problems: list[Diagnostic], definitions: dict | None =
 def load_metric(path: Path, facts: dict[str, Fact], problems: list[Diagnostic], refused: set[str] = frozenset()
                 ) -> Metric | None:
     """`refused`: ids of facts that failed to load (already reported), so metrics over them are not blamed."""
-    doc = yamldoc.read(path, problems, "a metric definition")
+    doc = yamldoc.load(path, METRIC, problems, "a metric definition", f"metric {path.stem}")
     if doc is None:
-        return None
-    doc.what = f"metric {path.stem}"
-    if not yamldoc.check(doc, METRIC, problems):
         return None
     before = len(problems)
     kind = doc.get("kind")

@@ -102,8 +102,8 @@ METHOD = Keys({
 def load_method(path: Path) -> StarMethod:
     """Read a star-rating method YAML; raises PayerError listing every problem with file:line:col."""
     problems: list[Diagnostic] = []
-    doc = yamldoc.read(path, problems, "a star method")
-    if doc is None or not yamldoc.check(doc, METHOD, problems):
+    doc = yamldoc.load(path, METHOD, problems, "a star method")
+    if doc is None:
         raise PayerError(problems)
     groups, seen = [], {}
     for gid, g in doc["groups"].items():

@@ -438,3 +438,13 @@ def read(path: Path, problems: list[Diagnostic], kind: str) -> Node | None:
         problems.append(problem)
         return None
     return Node(where, value, Loc(where), what=kind)
+
+
+def load(path: Path, schema, problems: list[Diagnostic], kind: str, what: str | None = None) -> Node | None:
+    """`read` and `check`: the file's top mapping when it can be read as `schema` says, else None (every problem
+    reported). `what` names the top mapping in messages ('metric readmission_30d'; default `kind`)."""
+    doc = read(path, problems, kind)
+    if doc is None:
+        return None
+    doc.what = what or kind
+    return doc if check(doc, schema, problems) else None

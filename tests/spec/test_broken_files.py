@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_check import make_tree  # the catalog's facts and definitions, no metrics
 
 from carescore import cli, contracts, loader
 from carescore.issues import DefinitionError
@@ -16,14 +17,6 @@ BROKEN = Path(__file__).parent / "broken"
 KINDS = ("metrics", "facts", "definitions", "contracts", "methods", "scenarios")
 CASES = [(kind, case) for kind in KINDS
          for case in sorted((BROKEN if kind == "metrics" else BROKEN / kind).glob("*.yaml"))]
-
-
-def _tree(tmp_path: Path) -> Path:
-    root = tmp_path / "metrics"
-    shutil.copytree(REPO / "metrics" / "facts", root / "facts")
-    shutil.copy(REPO / "metrics" / "definitions.yaml", root / "definitions.yaml")
-    (root / "quality").mkdir()
-    return root
 
 
 def _install(kind: str, case: Path, tmp_path: Path, monkeypatch) -> tuple[Path, list[str]]:
@@ -36,7 +29,7 @@ def _install(kind: str, case: Path, tmp_path: Path, monkeypatch) -> tuple[Path, 
         shutil.copytree(REPO / "data" / "contracts", folder)
         monkeypatch.setattr(contracts, "default_contracts_dir", lambda: folder)
         return shutil.copy(case, folder / case.name), ["check", str(REPO / "metrics")]
-    root = _tree(tmp_path)
+    root = make_tree(tmp_path)
     place = {"metrics": root / "quality" / case.name, "facts": root / "facts" / case.name,
              "definitions": root / "definitions.yaml"}[kind]
     return shutil.copy(case, place), ["check", str(root)]
@@ -63,7 +56,7 @@ def test_a_broken_file_is_a_located_error_not_a_traceback(kind, case, tmp_path, 
 
 
 def test_a_single_value_where_a_list_is_wanted_is_one_error(tmp_path):
-    root = _tree(tmp_path)
+    root = make_tree(tmp_path)
     shutil.copy(BROKEN / "levels_scalar.yaml", root / "quality" / "levels_scalar.yaml")  # levels: provider
     with pytest.raises(DefinitionError) as err:
         loader.load_catalog(root)
