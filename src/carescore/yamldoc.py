@@ -3,11 +3,12 @@ contracts, star-rating methods and payer scenarios.
 
 `read` gives a file's top mapping as a `Node` that knows the file:line:col of every key and value, or None with
 one located problem: the file cannot be read (M000), is not text (M006), is not YAML (M001), repeats a key
-(M009), nests too deeply (M008), is empty (M007) or is not a mapping (M035). `check` then holds a node against a
-schema made of `Keys` (a mapping of known keys), `MapOf` (names the author chooses), `ListOf`, `AnyOf`, `OneOf`
-and the single values below, and reports each unknown key with a suggestion (M003), missing key (M002), single
-value of the wrong type or out of range (M004), value outside a fixed set (M005) and wrong shape, such as one
-value where a list is expected (M035), where it is. A `Field` may give a value its own code and words.
+(M009), nests too deeply or expands past MAX_VALUES through aliases (M008), is empty (M007) or is not a mapping
+(M035). `check` then holds a node against a schema made of `Keys` (a mapping of known keys), `MapOf` (names the
+author chooses), `ListOf`, `AnyOf`, `OneOf` and the single values below, and reports each unknown key with a
+suggestion (M003), missing key (M002), single value of the wrong type or out of range (M004), value outside a
+fixed set (M005) and wrong shape, such as one value where a list is expected (M035), where it is. A `Field` may
+give a value its own code and words. `load` does both; every kind of file is read through it.
 
 Code that reads a checked node indexes it without guarding against shapes: a typo in a file is then a located
 error, never a traceback, and never a check that silently drops out."""
