@@ -8,7 +8,7 @@ one located problem: the file cannot be read (M000), is not text (M006), is not 
 author chooses), `ListOf`, `AnyOf`, `OneOf` and the single values below, and reports each unknown key with a
 suggestion (M003), missing key (M002), single value of the wrong type or out of range (M004), value outside a
 fixed set (M005) and wrong shape, such as one value where a list is expected (M035), where it is. A `Field` may
-give a value its own code and words. `load` does both; every kind of file is read through it.
+give a value its own code and words. `load` does both (definitions.yaml is checked one definition at a time).
 
 Code that reads a checked node indexes it without guarding against shapes: a typo in a file is then a located
 error, never a traceback, and never a check that silently drops out."""
