@@ -29,15 +29,15 @@ AS_OF = dt.date(2026, 1, 15)
 
 
 def _load(data: Path):
-    from carescore.contracts import load_contracts
-    from carescore.load import load_extracts
+    from carescore.define.contracts import load_contracts
+    from carescore.extracts.canonical import load_extracts
 
     contracts = load_contracts()
     return contracts, load_extracts(data, contracts)
 
 
 def route_gx_duckdb(data: Path) -> dict:
-    from carescore import validate
+    from carescore.dq import validate
 
     contracts, extracts = _load(data)
     start = time.perf_counter()
@@ -46,7 +46,7 @@ def route_gx_duckdb(data: Path) -> dict:
 
 
 def route_gx_pandas(data: Path) -> dict:
-    from carescore import gx_compat, validate
+    from carescore.dq import gx_compat, validate
 
     gx = gx_compat.gx
     contracts, extracts = _load(data)
@@ -69,7 +69,7 @@ def route_gx_pandas(data: Path) -> dict:
 
 def handwritten_sql(contracts) -> tuple[str, int]:
     """One query: per table a single scan with a FILTERed count per check, all tables side by side."""
-    from carescore import validate
+    from carescore.dq import validate
 
     parts, checks = [], 0
     for i, (table, contract) in enumerate(contracts.items()):
@@ -133,7 +133,7 @@ def main() -> None:
         print(json.dumps(result))
         return
     if not (data / "patients.parquet").exists():
-        from carescore.demo import write_demo
+        from carescore.extracts.demo import write_demo
 
         print(f"generating {args.patients:,} patients into {data} ...", flush=True)
         write_demo(data, patients=args.patients, seed=7)

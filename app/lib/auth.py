@@ -18,7 +18,7 @@ Two ways in, chosen by configuration (neither is in the repository):
        roles = ["leadership", "payer"]
        password = "scrypt$16384$8$1$<salt hex>$<hash hex>"
 
-   Make a hash with `python -m carescore.auth` (asks for the password, prints the line to paste).
+   Make a hash with `python app/lib/auth.py` (asks for the password, prints the line to paste).
 
 Roles: `leadership` opens Scorecard and Equity, `payer` opens Incentives.
 

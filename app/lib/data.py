@@ -1,6 +1,6 @@
 """What the Streamlit pages share: cached reads of the published run and wording for people.
 
-Everything comes through `carescore.store`; there is no SQL here. Reads are cached per (store folder, run
+Everything comes through `carescore.publish.store`; there is no SQL here. Reads are cached per (store folder, run
 id), so publishing a new run is picked up on the next rerun without restarting the app. The cache holds
 the frames themselves (`cache_resource`, no copy per call): Polars frames are immutable, so sharing them
 between sessions is safe and keeps every rerun well under the 300 ms budget.
@@ -19,7 +19,7 @@ import types
 import polars as pl
 import streamlit as st
 
-from . import store
+from carescore.publish import store
 
 PROVIDER_TYPES = {"hospital": "Hospital", "primary_care": "Primary care", "home_health": "Home health",
                   "community": "Community partner", "network": "Care network"}
@@ -44,9 +44,9 @@ STATUS = {"too_few": "Too few to report", "suppressed": "Hidden to protect priva
 LEVELS = {"all": "Whole network", "network": "Care network", "provider": "Provider", "practice": "Practice"}
 
 
-# Large modules that only later pages need: SciPy (through carescore.stats, ~0.6 s) for Scorecard and Equity,
+# Large modules that only later pages need: SciPy (through carescore.compute.stats, ~0.6 s) for Scorecard and Equity,
 # Altair (~0.2 s) for every chart, pandas' Styler for the scorecard's shading.
-_IMPORT_LATER = ("carescore.stats", "altair", "pandas.io.formats.style")
+_IMPORT_LATER = ("carescore.compute.stats", "altair", "pandas.io.formats.style")
 _importing: threading.Thread | None = None
 
 
@@ -342,8 +342,6 @@ def footnote_markdown(footnote: str) -> str:
 
 
 @st.cache_data(show_spinner=False)
-def method_doc(name: str) -> str:
-    """The written method of the star-rating or incentive engine: its module documentation, the one source."""
-    import importlib
-
-    return importlib.import_module(f"carescore.{name}").__doc__ or ""
+def method_doc(module: str) -> str:
+    """The written method of a carescore module (e.g. carescore.payer.stars): its documentation, the one source."""
+    return importlib.import_module(module).__doc__ or ""

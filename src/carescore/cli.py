@@ -42,14 +42,14 @@ def _sentence(err: Exception) -> str:
 
 
 def _user_error(err: Exception) -> bool:
-    from .store import NoPublishedRun
+    from .publish.store import NoPublishedRun
 
     return isinstance(err, (CarescoreError, NoPublishedRun, OSError))  # store.PublishError is an OSError
 
 
 def _catalog(metrics: Path):
+    from .define.loader import load_catalog
     from .issues import Diagnostic, Loc
-    from .loader import load_catalog
 
     if not metrics.is_dir():  # the loader would find no definitions in it and call that a valid catalog
         raise CarescoreError([Diagnostic(Loc(str(metrics)), "M000", "metrics folder does not exist")])
@@ -62,7 +62,7 @@ def demo(out: Path = typer.Option(Path("data/demo"), help="Folder to write the e
          seed: int = typer.Option(7, help="Random seed; the same seed gives the same data."),
          format: str = typer.Option("parquet", help="parquet or csv.")):
     """Generate a seeded synthetic network (no real patients)."""
-    from .demo import write_demo
+    from .extracts.demo import write_demo
 
     if format not in ("parquet", "csv"):
         _fail(ValueError(f"unknown format '{format}'; use parquet or csv"))
@@ -83,7 +83,7 @@ def sql(metric_id: str = typer.Argument(..., help="Metric id, or a fact id with 
         metrics: Path = METRICS,
         fused: bool = typer.Option(False, help="Print the fused query of every metric over the fact.")):
     """Print the compiled, readable DuckDB SQL of a metric."""
-    from .compile import compile_fact
+    from .compute.compile import compile_fact
     from .issues import did_you_mean
 
     catalog = _catalog(metrics)
@@ -104,10 +104,10 @@ AS_OF = typer.Option(None, "--as-of", help="Day that future dates are judged aga
 
 
 def _extracts(data: Path, format: str):
-    from .load import load_extracts
+    from .extracts.canonical import load_extracts
 
     if format == "synthea":
-        from .synthea import load_synthea
+        from .extracts.synthea import load_synthea
 
         return load_synthea(data)
     if format != "canonical":
@@ -133,8 +133,8 @@ def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (o
             "sum by sum only (default: every group is solved, about 2 s for a group of 20,000)."))):
     """Load → validate → compute → publish a new run (not published if data quality would hold everything)."""
     from . import pipeline
-    from . import store as store_mod
-    from .validate import baseline
+    from .dq.validate import baseline
+    from .publish import store as store_mod
 
     start = time.perf_counter()
     try:
@@ -151,7 +151,7 @@ def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (o
                f"{res['metric_id'].n_unique()} metrics, {res.height} results "
                f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
     if previous is not None:
-        from .diff import compare
+        from .publish.diff import compare
 
         change = compare(store, previous, bundle.run_id)[0]
         typer.echo(f"versus the previous run {previous}: {change['status']:,} result(s) changed status, "
@@ -176,8 +176,8 @@ def validate(data: Path = typer.Option(Path("data/demo"), help="Folder of extrac
              format: str = DATA_FORMAT, as_of: str | None = AS_OF, store: Path | None = STORE,
              report: Path = typer.Option(Path("build/dq_report.html"), help="Write the HTML report here.")):
     """Check the extracts against their contracts (Great Expectations on DuckDB); exit 1 on a blocking failure."""
-    from . import validate as dq
-    from .contracts import load_contracts
+    from .define.contracts import load_contracts
+    from .dq import validate as dq
 
     start = time.perf_counter()
     extracts = _extracts(data, format)
@@ -203,7 +203,7 @@ def results(metric: str | None = typer.Option(None, help="Only this metric id.")
             out: Path | None = typer.Option(None, help="Write to this file instead of standard output."),
             store: Path | None = STORE):
     """The published (public, suppressed) long table."""
-    from . import store as store_mod
+    from .publish import store as store_mod
 
     frame = store_mod.read_public(store, metric_id=metric, level=level)
     if format == "parquet":
@@ -214,7 +214,7 @@ def results(metric: str | None = typer.Option(None, help="Only this metric id.")
         text = frame.write_json()
         out.write_text(text) if out else typer.echo(text)
     elif format == "csv":
-        from .exports import safe_csv
+        from .publish.exports import safe_csv
 
         text = safe_csv(frame)
         out.write_text(text) if out else sys.stdout.write(text)
@@ -230,8 +230,8 @@ def explain(metric: str = typer.Argument(..., help="Metric id."),
             value: str = typer.Option("all", "--value", help="The group within --stratum, e.g. true."),
             store: Path | None = STORE):
     """Where one published number comes from: definition, run, data cut, SQL, value and status."""
-    from .explain import ExplainError
-    from .explain import explain as explain_text
+    from .publish.explain import ExplainError
+    from .publish.explain import explain as explain_text
 
     try:
         typer.echo(explain_text(metric, unit, period, stratum, value, store), nl=False)
@@ -246,9 +246,9 @@ def diff(old: str | None = typer.Option(None, "--from", help="Earlier run id (de
          store: Path | None = STORE):
     """What changed between two published runs: definitions, results added or removed, status, values that
     moved outside the earlier interval."""
-    from . import store as store_mod
-    from .diff import compare, report
-    from .exports import safe_csv
+    from .publish import store as store_mod
+    from .publish.diff import compare, report
+    from .publish.exports import safe_csv
 
     try:
         runs = store_mod.list_runs(store)
@@ -269,7 +269,7 @@ def diff(old: str | None = typer.Option(None, "--from", help="Earlier run id (de
 
 
 def _register_payer_commands() -> None:
-    from . import payer_cli
+    from .payer import cli as payer_cli
 
     app.command("stars")(payer_cli.stars)
     app.command("incentives")(payer_cli.incentives)

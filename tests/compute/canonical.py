@@ -13,9 +13,9 @@ from pathlib import Path
 import polars as pl
 from hypothesis import strategies as st
 
-from carescore import engine, stats
-from carescore.contracts import load_contracts
-from carescore.load import Extracts
+from carescore.compute import engine, stats
+from carescore.define.contracts import load_contracts
+from carescore.extracts.canonical import Extracts
 
 CONTRACTS = load_contracts()
 TABLES = list(CONTRACTS)

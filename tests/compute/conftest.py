@@ -33,7 +33,7 @@ def _locked(path: Path):
 
 @pytest.fixture(scope="session")
 def catalog():
-    from carescore.loader import load_catalog
+    from carescore.define.loader import load_catalog
 
     return load_catalog(REPO / "metrics")
 
@@ -42,7 +42,7 @@ def catalog():
 def oracle_demo(tmp_path_factory, worker_id, catalog):
     """(demo tables, pipeline.build results) for one seeded demo network written to parquet."""
     from carescore import pipeline
-    from carescore.demo import write_demo
+    from carescore.extracts.demo import write_demo
 
     shared = tmp_path_factory.getbasetemp()
     shared = shared.parent if worker_id != "master" else shared

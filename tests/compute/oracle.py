@@ -21,7 +21,7 @@ import math
 
 import polars as pl
 
-from carescore.spec import Metric
+from carescore.define.spec import Metric
 
 NO_UNIT = "~none"
 CHRONIC_DX = ("E11.9", "I10", "I50.9", "J44.1", "N18.3", "F32.9")  # diabetes, hypertension, HF, COPD, CKD, depression

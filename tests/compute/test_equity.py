@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from carescore import equity, stats
+from carescore.compute import equity, stats
 
 
 def test_index_of_disparity_hand_worked():

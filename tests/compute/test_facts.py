@@ -14,8 +14,8 @@ import oracle
 import polars as pl
 import pytest
 
-from carescore import engine
-from carescore.loader import load_catalog
+from carescore.compute import engine
+from carescore.define.loader import load_catalog
 
 CATALOG = load_catalog(Path(__file__).resolve().parents[2] / "metrics")
 D = date(2025, 3, 3)  # an index discharge date

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carescore.suppress import fixed_unknowns
+from carescore.compute.suppress import fixed_unknowns
 
 
 def _rank(rows: list[list[Fraction]]) -> int:

@@ -1,14 +1,14 @@
 """Golden SQL: the compiled query of every metric and every fused fact query is checked in.
 
-Run `pytest tests/compile --update-golden` to accept a deliberate change; review the diff like code.
+Run `pytest tests/compute --update-golden` to accept a deliberate change; review the diff like code.
 """
 
 from pathlib import Path
 
 import pytest
 
-from carescore.compile import compile_fact
-from carescore.loader import load_catalog
+from carescore.compute.compile import compile_fact
+from carescore.define.loader import load_catalog
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"

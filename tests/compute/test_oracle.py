@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from scipy import optimize
 from scipy import stats as sp
 
-from carescore import stats, suppress
-from carescore.load import load_extracts
-from carescore.loader import load_catalog
+from carescore.compute import stats, suppress
+from carescore.define.loader import load_catalog
+from carescore.extracts.canonical import load_extracts
 
 REPO = Path(__file__).resolve().parents[2]
 CATALOG = load_catalog(REPO / "metrics")

@@ -4,8 +4,8 @@ read across all of them together, not just one metric at a time."""
 
 import polars as pl
 
-from carescore import suppress
-from carescore.loader import load_catalog
+from carescore.compute import suppress
+from carescore.define.loader import load_catalog
 
 CATALOG = load_catalog("metrics")
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from carescore import stats
+from carescore.compute import stats
 
 
 def test_newcombe_difference_of_proportions():

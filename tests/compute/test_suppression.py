@@ -1,6 +1,6 @@
 """Small numbers: no published count of 1-10, and no hidden small cell can be worked out by subtraction.
 
-The attacker's model here is built independently of carescore.suppress: every cell of the internal table is
+The attacker's model here is built independently of carescore.compute.suppress: every cell of the internal table is
 a variable; the ones the public view shows are known; every additive relation (strata → unit, units of a level
 → whole population, providers → their network) is an equation; any equation with one unknown is solved, and
 solving repeats until nothing changes.
@@ -12,14 +12,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from carescore.loader import load_catalog
+from carescore.define.loader import load_catalog
 
 KEY = ["metric_id", "period", "level", "unit_id", "stratum", "stratum_value"]
 
 
 @pytest.fixture(scope="module")
 def tables(published):
-    from carescore import store
+    from carescore.publish import store
 
     root, bundle = published
     return bundle.results, store.read_public(root), store.read_units(root)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from carescore.define.loader import load_catalog
 from carescore.issues import CarescoreError
-from carescore.loader import load_catalog
 
 REPO = Path(__file__).resolve().parents[2]
 BROKEN = sorted((Path(__file__).parent / "broken").glob("*.yaml"))

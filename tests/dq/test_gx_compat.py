@@ -8,7 +8,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from carescore import gx_compat
+from carescore.dq import gx_compat
 
 gx = pytest.importorskip("great_expectations")
 E = gx.expectations

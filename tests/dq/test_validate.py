@@ -7,11 +7,13 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from carescore import pipeline, store, validate
+from carescore import pipeline
 from carescore.cli import app
-from carescore.contracts import load_contracts
-from carescore.load import load_extracts
-from carescore.loader import load_catalog
+from carescore.define.contracts import load_contracts
+from carescore.define.loader import load_catalog
+from carescore.dq import validate
+from carescore.extracts.canonical import load_extracts
+from carescore.publish import store
 
 REPO = Path(__file__).resolve().parents[2]
 AS_OF = dt.date(2026, 1, 15)
@@ -19,7 +21,7 @@ AS_OF = dt.date(2026, 1, 15)
 
 @pytest.fixture(scope="module")
 def small_cut(tmp_path_factory) -> Path:
-    from carescore.demo import write_demo
+    from carescore.extracts.demo import write_demo
 
     out = tmp_path_factory.mktemp("cut") / "demo"
     write_demo(out, patients=1000, seed=11)

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 import yaml
 
-from carescore import demo
+from carescore.extracts import demo
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "data" / "contracts"
 TYPES = {"varchar": pl.Utf8, "integer": pl.Int64, "double": pl.Float64, "date": pl.Date,

@@ -7,12 +7,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from carescore import pipeline, store, validate
-from carescore.contracts import load_contracts
+from carescore import pipeline
+from carescore.define.contracts import load_contracts
+from carescore.dq import validate
+from carescore.extracts.synthea import load_synthea
 from carescore.issues import CarescoreError
-from carescore.synthea import load_synthea
+from carescore.publish import store
 
-FIXTURE = Path(__file__).parent / "fixture"
+FIXTURE = Path(__file__).parent / "synthea_fixture"
 REAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "synthea-v3.2-11p" / "csv"
 AS_OF = dt.date(2024, 6, 1)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from carescore.incentives import load_scenario
+from carescore.payer.incentives import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from carescore.stars import Clustering, MeasureGroup, StarMeasure, StarMethod
+from carescore.payer.stars import Clustering, MeasureGroup, StarMeasure, StarMethod
 
 GROUPS = {"mortality": 0.22, "safety": 0.22, "readmission": 0.22, "patient_experience": 0.22,
           "timely_effective": 0.12}

@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from carescore.stars import load_method, read_measures, star_ratings
+from carescore.payer.stars import load_method, read_measures, star_ratings
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data" / "cms-star-2024jul"

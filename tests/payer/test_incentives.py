@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from incentive_synthetic import SCENARIOS, hvbp_table, network_results
 
-from carescore.incentives import (
+from carescore.issues import CarescoreError
+from carescore.payer.incentives import (
     Bundle,
     Domain,
     MetricBonus,
@@ -27,7 +28,6 @@ from carescore.incentives import (
     load_scenario,
     run_scenario,
 )
-from carescore.issues import CarescoreError
 
 
 def test_achievement_points_hand_worked():
@@ -212,7 +212,7 @@ def test_network_scenario_on_carescore_results_and_shrinkage():
 
 
 def test_cli_functions_write_csv(tmp_path, capsys):
-    from carescore.payer_cli import incentives
+    from carescore.payer.cli import incentives
 
     network_results().write_csv(tmp_path / "results.csv")
     out = tmp_path / "cmp.csv"

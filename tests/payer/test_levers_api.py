@@ -3,7 +3,7 @@
 import polars as pl
 import pytest
 
-from carescore.incentives import Scenario, SharedSavings, risk_adjusted_benchmark, run_scenario
+from carescore.payer.incentives import Scenario, SharedSavings, risk_adjusted_benchmark, run_scenario
 
 
 def test_benchmark_weights_group_rates_by_each_providers_own_mix():

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from stars_synthetic import national_method, national_table
 
 from carescore.issues import CarescoreError
-from carescore.stars import (
+from carescore.payer.stars import (
     Clustering,
     MeasureGroup,
     StarMeasure,
@@ -199,7 +199,7 @@ def test_golden_national_star_result(request):
 
 
 def test_stars_cli_on_a_long_csv(tmp_path, capsys):
-    from carescore.payer_cli import stars
+    from carescore.payer.cli import stars
 
     national_table(providers=400).write_csv(tmp_path / "long.csv")
     method = tmp_path / "method.yaml"

@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from carescore import store
+from carescore.publish import store
 
 
 def _tiny_bundle(run_id: str, value: float) -> store.Bundle:
@@ -160,7 +160,7 @@ def test_a_publisher_waits_for_the_lock_and_leaves_a_live_publishers_files_alone
 PUBLISHER = """
 import sys
 import polars as pl
-from carescore import store
+from carescore.publish import store
 for i in range(int(sys.argv[3])):
     run = f"{sys.argv[2]}{i:03d}"
     frame = pl.DataFrame({"run_id": [run] * 2000, "value": [float(i)] * 2000})

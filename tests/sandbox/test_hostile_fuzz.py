@@ -13,12 +13,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from carescore import engine
+from carescore.compute import engine
+from carescore.define.loader import load_catalog
 from carescore.issues import CarescoreError
-from carescore.loader import load_catalog
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "engine"))  # canonical.py: small typed tables
+sys.path.insert(0, str(REPO / "tests" / "compute"))  # canonical.py: small typed tables
 import canonical  # noqa: E402
 
 OUT = Path("/tmp/carescore_fuzz_out")  # every attack writes here; no example may create it

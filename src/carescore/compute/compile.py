@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
-from .spec import EXPOSURE_KINDS, Fact, Metric
+from ..define.spec import EXPOSURE_KINDS, Fact, Metric
 
 NO_UNIT = "~none"  # rows whose unit column is empty (e.g. patients attributed to no practice)
 

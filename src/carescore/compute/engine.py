@@ -5,10 +5,10 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from ..define.spec import Catalog, Fact, Metric, view_name
+from ..extracts.canonical import Extracts
+from ..issues import CarescoreError, Diagnostic
 from .compile import compile_fact, describe_sql, fact_view_sql, rows_sql, unit_pairs_sql
-from .issues import CarescoreError, Diagnostic
-from .load import Extracts
-from .spec import Catalog, Fact, Metric, view_name
 
 RAW_SCHEMA = {"metric_id": pl.Utf8, "period": pl.Utf8, "level": pl.Utf8, "unit_id": pl.Utf8, "stratum": pl.Utf8,
               "stratum_value": pl.Utf8, "numerator": pl.Float64, "denominator": pl.Float64, "cases": pl.Int64,

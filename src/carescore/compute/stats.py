@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 from scipy import stats as st
 
-from .spec import Catalog
+from ..define.spec import Catalog
 
 Z95 = float(st.norm.ppf(0.975))
 

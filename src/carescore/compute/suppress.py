@@ -30,8 +30,8 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
+from ..define.spec import Catalog
 from .compile import NO_UNIT
-from .spec import Catalog
 
 SMALL = (1, 10)
 FOOTNOTES = {

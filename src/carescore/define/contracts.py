@@ -48,7 +48,7 @@ class Contract:
 
 
 def default_contracts_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "data" / "contracts"
+    return Path(__file__).resolve().parents[3] / "data" / "contracts"
 
 
 def load_contracts(directory: Path | None = None) -> dict[str, Contract]:

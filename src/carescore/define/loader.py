@@ -13,8 +13,8 @@ from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarstring import LiteralScalarString
 from sqlglot import exp
 
+from ..issues import CarescoreError, Diagnostic, Loc, did_you_mean
 from .contracts import load_contracts
-from .issues import CarescoreError, Diagnostic, Loc, did_you_mean
 from .spec import DIRECTIONS, DOMAINS, EXPOSURE_KINDS, KINDS, UNITS, Catalog, Expr, Fact, FactColumn, Metric, RiskAdjustment
 
 # Expressions are fragments over one fact row: comparisons, arithmetic and a few pure functions.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .issues import Loc
+from ..issues import Loc
 
 DOMAINS = ("quality", "safety", "experience", "cost", "equity")
 DIRECTIONS = ("lower_is_better", "higher_is_better", "neutral")

@@ -1,7 +1,7 @@
 """The one place where Great Expectations 1.x meets DuckDB through SQLAlchemy and duckdb-engine.
 
 Unpatched, GX 1.x on duckdb-engine gives wrong answers, not errors, so this layer exists and is tested
-(tests/validate/test_gx_compat.py fails the day upstream no longer needs it):
+(tests/dq/test_gx_compat.py fails the day upstream no longer needs it):
 
 1. Results read after the connection closed. GX runs `with engine.connect() as c: r = c.execute(q)` and
    calls `r.fetchall()` after the block; closing a SQLAlchemy connection rolls back, which discards

@@ -40,11 +40,11 @@ from sqlglot import exp
 from sqlglot.lineage import lineage
 from sqlglot.optimizer.qualify import qualify
 
+from ..define.contracts import Contract
+from ..define.spec import Catalog, Fact
+from ..extracts.canonical import Extracts
+from ..issues import Diagnostic, Loc
 from . import gx_compat
-from .contracts import Contract
-from .issues import Diagnostic, Loc
-from .load import Extracts
-from .spec import Catalog, Fact
 
 gx = gx_compat.gx
 E = gx.expectations
@@ -484,7 +484,7 @@ def volume_profile(extracts: Extracts, contracts: dict[str, Contract]) -> pl.Dat
 
 def baseline(root=None) -> pl.DataFrame | None:
     """The volume profile of the last accepted (published) cut, or None before the first publication."""
-    from . import store
+    from ..publish import store
 
     try:
         frame = store.read_frame("dq_volume", root)

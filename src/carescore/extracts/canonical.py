@@ -9,8 +9,8 @@ from pathlib import Path
 
 import polars as pl
 
-from .contracts import Contract, load_contracts
-from .issues import CarescoreError, Diagnostic, Loc, did_you_mean
+from ..define.contracts import Contract, load_contracts
+from ..issues import CarescoreError, Diagnostic, Loc, did_you_mean
 
 BOOLEAN_TEXT = {"true": True, "false": False, "1": True, "0": False, "t": True, "f": False,
                 "yes": True, "no": False}

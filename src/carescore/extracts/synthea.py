@@ -22,9 +22,9 @@ from pathlib import Path
 
 import polars as pl
 
-from .contracts import Contract, load_contracts
-from .issues import CarescoreError, Diagnostic, Loc
-from .load import Extracts, SourceFile, sha256, type_frame
+from ..define.contracts import Contract, load_contracts
+from ..issues import CarescoreError, Diagnostic, Loc
+from .canonical import Extracts, SourceFile, sha256, type_frame
 
 FILES = ("patients", "encounters", "organizations", "providers", "conditions", "procedures", "medications",
          "observations", "claims", "payers", "payer_transitions")

@@ -1,6 +1,6 @@
 """`carescore stars` and `carescore incentives`: plain typer-annotated functions, registered by cli.py.
 
-Both read measures in any layout :func:`carescore.stars.read_measures` accepts (long CSV, carescore
+Both read measures in any layout :func:`carescore.payer.stars.read_measures` accepts (long CSV, carescore
 published results, wide CMS CSV), print a short readable summary and write CSV output."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Annotated
 import polars as pl
 import typer
 
+from ..issues import CarescoreError
 from .incentives import ScenarioResult, compare_scenarios, load_scenario, run_scenario
-from .issues import CarescoreError
 from .stars import load_method, read_measures, star_ratings
 
 

@@ -71,7 +71,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from .issues import CarescoreError, did_you_mean
+from ..issues import CarescoreError, did_you_mean
 from .stars import DIRECTIONS, SpecNode, normalize_long, read_spec
 
 STATISTICS = ("median", "top_decile_mean", "worst", "best")

@@ -33,7 +33,7 @@ import polars as pl
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
-from .issues import CarescoreError, Diagnostic, Loc, did_you_mean
+from ..issues import CarescoreError, Diagnostic, Loc, did_you_mean
 
 DIRECTIONS = ("higher_is_better", "lower_is_better")
 LONG_COLUMNS = ("provider_id", "measure_id", "period", "value", "denominator")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from ..issues import did_you_mean
 from . import store
-from .issues import did_you_mean
 
 COMPARED = {"better": "better than the network (the interval is clear of the network value)",
             "worse": "worse than the network (the interval is clear of the network value)",
