@@ -250,16 +250,6 @@ def fmt_count(n) -> str:
     return "fewer than 11" if 1 <= n <= 10 else f"{n:,.0f}"
 
 
-def plain_result(metric: dict, row: dict) -> str:
-    """The one-line public reading of a result row (suppressed view)."""
-    if row["status"] != "ok":
-        return STATUS.get(row["status"], "Not available")
-    text = fmt_value(metric, row["value"])
-    if row.get("comparison") in COMPARISON:
-        text += f" · {COMPARISON[row['comparison']].replace(' the network average', '')}"
-    return text
-
-
 def direction_words(metric: dict) -> str:
     return {"higher_is_better": "Higher is better", "lower_is_better": "Lower is better"}.get(
         metric["direction"], "Neither higher nor lower is better")

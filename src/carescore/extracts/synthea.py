@@ -26,8 +26,6 @@ from ..define.contracts import Contract, load_contracts
 from ..issues import CarescoreError, Diagnostic, Loc
 from .canonical import Extracts, SourceFile, sha256, type_frame
 
-FILES = ("patients", "encounters", "organizations", "providers", "conditions", "procedures", "medications",
-         "observations", "claims", "payers", "payer_transitions")
 REQUIRED = ("patients", "encounters", "organizations", "payers", "payer_transitions", "procedures")
 NETWORK_ID = "SYNTHEA"
 CLASSES = {"inpatient": "inpatient", "emergency": "ed", "urgentcare": "outpatient", "ambulatory": "outpatient",
@@ -48,7 +46,6 @@ SNOMED_TO_ICD10 = {
     "279039007": "M54.5",  # low back pain
 }
 MEDREC = "430193006"
-MISSING = ("surveys", "safety_events", "unit_days", "sdoh_screenings")
 
 
 def _read(directory: Path, name: str) -> pl.DataFrame:

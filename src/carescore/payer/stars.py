@@ -36,7 +36,6 @@ from ruamel.yaml.error import MarkedYAMLError
 from ..issues import CarescoreError, Diagnostic, Loc, did_you_mean
 
 DIRECTIONS = ("higher_is_better", "lower_is_better")
-LONG_COLUMNS = ("provider_id", "measure_id", "period", "value", "denominator")
 
 
 # --------------------------------------------------------------------------------------------------
