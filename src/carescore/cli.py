@@ -133,7 +133,6 @@ def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (o
             "sum by sum only (default: every group is solved, about 2 s for a group of 20,000)."))):
     """Load → validate → compute → publish a new run (not published if data quality would hold everything)."""
     from . import pipeline
-    from .dq.validate import baseline
     from .publish import store as store_mod
 
     start = time.perf_counter()
@@ -143,7 +142,7 @@ def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (o
         previous = None
     extracts = _extracts(data, format)
     bundle = pipeline.build(data, metrics, extracts=extracts, catalog=_catalog(metrics), as_of=_as_of(as_of),
-                            baseline=baseline(store), audit_limit=audit_limit)
+                            baseline=store_mod.volume_baseline(store), audit_limit=audit_limit)
     store_mod.publish(bundle, store)
     res = bundle.results
     counts = dict(res.group_by("status").len().iter_rows())
@@ -178,10 +177,11 @@ def validate(data: Path = typer.Option(Path("data/demo"), help="Folder of extrac
     """Check the extracts against their contracts (Great Expectations on DuckDB); exit 1 on a blocking failure."""
     from .define.contracts import load_contracts
     from .dq import validate as dq
+    from .publish import store as store_mod
 
     start = time.perf_counter()
     extracts = _extracts(data, format)
-    result = dq.run(extracts, load_contracts(), _as_of(as_of), dq.baseline(store), rejected=extracts.rejected,
+    result = dq.run(extracts, load_contracts(), _as_of(as_of), store_mod.volume_baseline(store), rejected=extracts.rejected,
                     warnings=extracts.warnings)
     typer.echo(f"{'table':<28}{'rows':>10}{'checks':>8}{'blocking':>10}{'warnings':>10}")
     for table, rows, checks, blocking, warnings in result.summary().iter_rows():

@@ -103,7 +103,7 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
           catalog: Catalog | None = None, threads: int | None = None, as_of: date | None = None,
           baseline: pl.DataFrame | None = None, audit_limit: int | None = None) -> store.Bundle:
     """`as_of` is the day future dates are judged against (today); `baseline` the volume profile of the last
-    accepted cut (validate.baseline(store root)), which volume checks compare with; `audit_limit` caps the
+    accepted cut (store.volume_baseline(root)), which volume checks compare with; `audit_limit` caps the
     groups of hidden cells the small-number audit solves together (None or 0: every group, the default)."""
     from .dq import validate
 

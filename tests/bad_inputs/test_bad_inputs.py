@@ -79,7 +79,7 @@ def test_corpus_is_big_enough():
 def test_case(case, clean_cut, published, catalog, contracts, tmp_path):
     folder = _cut(case, clean_cut, tmp_path)
     extracts = load_extracts(folder, contracts, strict=False)
-    report = validate.run(extracts, contracts, AS_OF, validate.baseline(published), rejected=extracts.rejected,
+    report = validate.run(extracts, contracts, AS_OF, store.volume_baseline(published), rejected=extracts.rejected,
                           warnings=extracts.warnings, only={case.table})
     messages = [str(d).replace(f"{folder}/", "") for d in report.diagnostics()]
     for wanted in case.messages:
@@ -103,11 +103,11 @@ def test_case_end_to_end(case, clean_cut, published, catalog, tmp_path):
     folder = _cut(case, clean_cut, tmp_path)
     if not case.publish:
         with pytest.raises(CarescoreError) as err:
-            pipeline.build(folder, catalog=catalog, as_of=AS_OF, baseline=validate.baseline(root))
+            pipeline.build(folder, catalog=catalog, as_of=AS_OF, baseline=store.volume_baseline(root))
         assert "error[Q100] every metric would be on data-quality hold" in str(err.value)
         assert store.current_run_id(root) == previous
     else:
-        bundle = pipeline.build(folder, catalog=catalog, as_of=AS_OF, baseline=validate.baseline(root))
+        bundle = pipeline.build(folder, catalog=catalog, as_of=AS_OF, baseline=store.volume_baseline(root))
         store.publish(bundle, root)
         results = store.read_results(root)
         held = results.filter(pl.col("status") == "data_quality_hold")

@@ -482,17 +482,6 @@ def volume_profile(extracts: Extracts, contracts: dict[str, Contract]) -> pl.Dat
                                                                "rows": pl.Int64})
 
 
-def baseline(root=None) -> pl.DataFrame | None:
-    """The volume profile of the last accepted (published) cut, or None before the first publication."""
-    from ..publish import store
-
-    try:
-        frame = store.read_frame("dq_volume", root)
-    except store.NoPublishedRun:
-        return None
-    return frame if frame.height else None
-
-
 # ------------------------------------------------------------------------------------------- holds
 
 @dataclass(frozen=True)

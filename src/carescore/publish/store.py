@@ -231,6 +231,16 @@ def read_frame(name: str, root=None, run_id=None) -> pl.DataFrame:
     return pl.read_parquet(path) if path.exists() else pl.DataFrame()
 
 
+def volume_baseline(root=None) -> pl.DataFrame | None:
+    """The volume profile of the last accepted (published) cut, which the next cut's volume rules compare with;
+    None before the first publication."""
+    try:
+        frame = read_frame("dq_volume", root)
+    except NoPublishedRun:
+        return None
+    return frame if frame.height else None
+
+
 def _filter(frame: pl.DataFrame, **where) -> pl.DataFrame:
     for column, wanted in where.items():
         if wanted is not None:
