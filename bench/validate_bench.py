@@ -69,21 +69,26 @@ def route_gx_pandas(data: Path) -> dict:
 
 def handwritten_sql(contracts) -> tuple[str, int]:
     """One query: per table a single scan with a FILTERed count per check, all tables side by side."""
+    from sqlglot import exp
+
     from carescore.dq import validate
+
+    def _id(name: str) -> str:
+        return exp.to_identifier(name, quoted=True).sql("duckdb")
 
     parts, checks = [], 0
     for i, (table, contract) in enumerate(contracts.items()):
         rules = validate.rules_for(contract, AS_OF)
-        q = validate._id(table)
+        q = _id(table)
         cols = ["COUNT(*) AS n"]
         for k, rule in enumerate(rules):
-            where = validate.bad_rows_sql(rule, table)
+            where = validate.bad_rows(rule, table)
             if rule.kind == "unique":  # how one would write it by hand: no self-join needed for pass/fail
-                cols.append(f"COUNT(*) - COUNT(DISTINCT ({', '.join(map(validate._id, rule.columns))})) AS c{k}")
+                cols.append(f"COUNT(*) - COUNT(DISTINCT ({', '.join(map(_id, rule.columns))})) AS c{k}")
             elif where is not None:
-                cols.append(f"COUNT(*) FILTER (WHERE {where}) AS c{k}")
+                cols.append(f"COUNT(*) FILTER (WHERE {where.sql('duckdb')}) AS c{k}")
             elif rule.kind == "freshness":
-                cols.append(f"MAX({validate._id(rule.column)}) AS c{k}")
+                cols.append(f"MAX({_id(rule.column)}) AS c{k}")
             checks += 1
         parts.append(f"(SELECT {', '.join(cols)} FROM {q}) AS t{i}")
     return "SELECT * FROM " + ", ".join(parts), checks

@@ -49,7 +49,7 @@ def test_contract_keys_compile_to_rules():
 
 def test_rule_sql_quotes_contract_values():
     rule = validate.Rule("t", "allowed", ("c",), "blocking", "", (("values", ("a'b", "c")),))
-    assert validate.bad_rows_sql(rule, "t") == "\"c\" NOT IN ('a''b', 'c')"
+    assert validate.bad_rows(rule, "t").sql("duckdb") == "NOT \"c\" IN ('a''b', 'c')"
 
 
 def test_holds_follow_column_lineage():

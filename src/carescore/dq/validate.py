@@ -254,59 +254,101 @@ def rules_for(contract: Contract, as_of: dt.date, baseline: pl.DataFrame | None 
 
 
 # ------------------------------------------------------------------------------------ SQL of a rule
+# sqlglot trees, like every query carescore runs: names are quoted identifiers, contract values literals.
 
-def _id(name: str) -> str:
-    return exp.to_identifier(name, quoted=True).sql("duckdb")
+def _col(name: str) -> exp.Column:
+    return exp.column(name, quoted=True)
 
 
-def _lit(value) -> str:
+def _table(name: str) -> exp.Table:
+    return exp.table_(name, quoted=True)
+
+
+def _batch() -> exp.Table:
+    """GX's placeholder for the table of the batch it validates; GX fills it in, so it is written as is."""
+    return exp.Table(this=exp.Identifier(this="{batch}", quoted=False))
+
+
+def _lit(value) -> exp.Expression:
     if isinstance(value, dt.date):
-        return f"DATE '{value.isoformat()}'"
-    return exp.convert(value).sql("duckdb")
+        return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.Type.DATE)
+    return exp.convert(value)
 
 
-def bad_rows_sql(rule: Rule, table: str) -> str | None:
-    """A WHERE condition true for the rows that break a row-level rule (None for table-level rules).
+def _row(columns: tuple[str, ...]) -> exp.Expression:
+    """(a, b) of the key columns, or (a) for one."""
+    keys = [_col(c) for c in columns]
+    return exp.Tuple(expressions=keys) if len(keys) > 1 else exp.Paren(this=keys[0])
 
-    Used to locate failures (which providers, which first row) and as the hand-written benchmark.
+
+def _group_by_all(query: exp.Select) -> exp.Select:
+    query.set("group", exp.Group(all=True))
+    return query
+
+
+def bad_rows(rule: Rule, table: str) -> exp.Expression | None:
+    """A condition true for the rows that break a row-level rule (None for table-level rules).
+
+    Used to locate failures (which providers, which first row) and by the hand-written benchmark.
     """
-    c = _id(rule.column) if rule.column else None
+    c = rule.column
     p = rule.param
     if rule.kind == "unique":
-        keys = ", ".join(_id(k) for k in rule.columns)
-        return f"({keys}) IN (SELECT ({keys}) FROM {_id(table)} GROUP BY ALL HAVING COUNT(*) > 1)"
+        duplicated = _group_by_all(exp.select(_row(rule.columns)).from_(_table(table)))
+        duplicated = duplicated.having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.convert(1)))
+        return exp.In(this=_row(rule.columns), query=duplicated.subquery())
     if rule.kind == "not_null":
-        return f"{c} IS NULL"
+        return _col(c).is_(exp.null())
     if rule.kind == "allowed":
-        return f"{c} NOT IN ({', '.join(_lit(v) for v in p['values'])})"
+        return _col(c).isin(*(_lit(v) for v in p["values"])).not_()
     if rule.kind in ("range", "max_age", "not_future"):
         parts = []
         if p.get("min") is not None:
-            parts.append(f"{c} < {_lit(p['min'])}")
+            parts.append(exp.LT(this=_col(c), expression=_lit(p["min"])))
         if p.get("max") is not None:
-            parts.append(f"{c} > {_lit(p['max'])}")
-        return " OR ".join(parts)
+            parts.append(exp.GT(this=_col(c), expression=_lit(p["max"])))
+        return exp.or_(*parts)
     if rule.kind in ("pattern", "no_formula"):
-        negate = "" if rule.kind == "no_formula" else "NOT "
-        return f"{negate}regexp_matches({c}, {_lit(p['regex'])})"
+        matches = exp.func("regexp_matches", _col(c), _lit(p["regex"]), dialect="duckdb")
+        return matches if rule.kind == "no_formula" else matches.not_()
     if rule.kind == "not_before":
-        return f"{c} < {_id(rule.columns[1])}"
+        return exp.LT(this=_col(c), expression=_col(rule.columns[1]))
     if rule.kind == "references":
         target, column = p["target"].split(".")
-        return f"{c} NOT IN (SELECT {_id(column)} FROM {_id(target)} WHERE {_id(column)} IS NOT NULL)"
+        known = exp.select(_col(column)).from_(_table(target)).where(_col(column).is_(exp.null()).not_())
+        return exp.In(this=_col(c), query=known.subquery()).not_()
     if rule.kind == "max_length":
-        return f"LENGTH({c}) > {p['max']}"
+        return exp.GT(this=exp.Length(this=_col(c)), expression=exp.convert(p["max"]))
     if rule.kind == "finite":
-        return f"NOT isfinite({c})"
+        return exp.Anonymous(this="isfinite", expressions=[_col(c)]).not_()
     return None
 
 
-def short_providers_sql(rule: Rule, source: str) -> str:
+def short_providers(rule: Rule, source: exp.Table) -> exp.Select:
     """The providers whose row count fell below their floor (provider_volume): one row per provider."""
-    floors = ", ".join(f"({_lit(k)}, {n})" for k, n in rule.param["floor"])
-    return (f"SELECT f.provider_id FROM (VALUES {floors}) AS f(provider_id, floor) "
-            f"LEFT JOIN (SELECT provider_id, COUNT(*) AS n FROM {source} GROUP BY ALL) AS cur "
-            f"USING (provider_id) WHERE COALESCE(cur.n, 0) < f.floor ORDER BY 1")
+    floors = exp.values([(k, n) for k, n in rule.param["floor"]], alias="f", columns=["provider_id", "floor"])
+    current = _group_by_all(exp.select(exp.column("provider_id"), exp.alias_(exp.Count(this=exp.Star()), "n"))
+                            .from_(source))
+    below = exp.LT(this=exp.func("COALESCE", exp.column("n", table="cur"), exp.convert(0)),
+                   expression=exp.column("floor", table="f"))
+    return (exp.select(exp.column("provider_id", table="f")).from_(floors)
+            .join(current.subquery("cur"), using=["provider_id"], join_type="left")
+            .where(below).order_by(exp.Literal.number(1)))
+
+
+def _first_bad_rows(keys: list[str], table: str, where: exp.Expression) -> exp.Select:
+    """Row number (0-based, file order) and key of the first SAMPLES rows that break a rule."""
+    numbered = exp.select(exp.Star(), exp.alias_(exp.Sub(this=exp.Window(this=exp.RowNumber()),
+                                                          expression=exp.convert(1)), "__row")).from_(_table(table))
+    return (exp.select(exp.column("__row"), *(_col(k) for k in keys)).from_(numbered.subquery()).where(where)
+            .order_by(exp.column("__row"), dialect="duckdb").limit(SAMPLES))
+
+
+def _failing_providers(table: str, where: exp.Expression) -> exp.Select:
+    provider = exp.column("provider_id")
+    return (exp.select(provider).distinct().from_(_table(table))
+            .where(exp.and_(exp.Paren(this=where), provider.copy().is_(exp.null()).not_()))
+            .order_by(exp.Literal.number(1)))
 
 
 # ----------------------------------------------------------------------------- GX expectations
@@ -355,10 +397,11 @@ def expectation(rule: Rule, index: int, table: str, sql_route: bool = True):
     if rule.kind == "freshness":
         return E.ExpectColumnMaxToBeBetween(column=c, min_value=p["min"], meta=meta)
     if rule.kind in ("references", "finite") and sql_route:
-        return E.UnexpectedRowsExpectation(
-            unexpected_rows_query=f"SELECT * FROM {{batch}} WHERE {bad_rows_sql(rule, table)}", meta=meta)
+        query = exp.select(exp.Star()).from_(_batch()).where(bad_rows(rule, table))
+        return E.UnexpectedRowsExpectation(unexpected_rows_query=query.sql("duckdb"), meta=meta)
     if rule.kind == "provider_volume" and sql_route:
-        return E.UnexpectedRowsExpectation(unexpected_rows_query=short_providers_sql(rule, "{batch}"), meta=meta)
+        query = short_providers(rule, _batch())
+        return E.UnexpectedRowsExpectation(unexpected_rows_query=query.sql("duckdb"), meta=meta)
     return None
 
 
@@ -384,14 +427,13 @@ def _locate(rule: Rule, frame: pl.DataFrame, contract: Contract, path: str | Non
     """Where a failure is: file, line and column of the first failing row, a few sample keys, and the
     providers when the failure is provider-specific. Queries the failing rows, only on failure."""
     if rule.kind == "provider_volume":
-        short = tuple(r[0] for r in con.sql(short_providers_sql(rule, _id(table))).fetchall())
+        short = tuple(r[0] for r in con.sql(short_providers(rule, _table(table)).sql("duckdb")).fetchall())
         return Loc(str(path or table)), short, short[:SAMPLES]
-    where = bad_rows_sql(rule, table)
+    where = bad_rows(rule, table)
     if where is None:
         return Loc(str(path or table)), (), ()
     keys = list(contract.primary_key) or [contract.columns[0].name]
-    rows = con.sql(f"SELECT __row, {', '.join(_id(k) for k in keys)} FROM (SELECT *, ROW_NUMBER() OVER () - 1 "
-                   f"AS __row FROM {_id(table)}) WHERE {where} ORDER BY __row LIMIT {SAMPLES}").fetchall()
+    rows = con.sql(_first_bad_rows(keys, table, where.copy()).sql("duckdb")).fetchall()
     samples = tuple(dict.fromkeys("/".join(str(v) for v in r[1:]) for r in rows))
     names = [c.name for c in contract.columns]
     col = names.index(rule.column) + 1 if rule.column in names else 1
@@ -399,8 +441,7 @@ def _locate(rule: Rule, frame: pl.DataFrame, contract: Contract, path: str | Non
     line = 1 if first is None else (int(first) + 2 if str(path).endswith(".csv") else int(first) + 1)
     providers: tuple[str, ...] = ()
     if "provider_id" in frame.columns and frame.height:
-        failing = [r[0] for r in con.sql(f"SELECT DISTINCT provider_id FROM {_id(table)} WHERE ({where}) "
-                                         f"AND provider_id IS NOT NULL ORDER BY 1").fetchall()]
+        failing = [r[0] for r in con.sql(_failing_providers(table, where.copy()).sql("duckdb")).fetchall()]
         if failing and 2 * len(failing) < frame["provider_id"].n_unique():
             providers = tuple(failing)
     return Loc(str(path or table), line, col), providers, samples
