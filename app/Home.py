@@ -1,13 +1,14 @@
 """carescore public reporting: the entry point that `streamlit run app/Home.py` (or `make app`) starts.
 
-Pages read only the published run bundle through carescore.store (via carescore.app_data); they never
+Pages read only the published run bundle through carescore.publish.store (via lib.data); they never
 compile SQL or read raw extracts. Public pages show only the suppressed view; leadership and payer pages
 call `auth.require` before they read anything else.
 """
 
 import streamlit as st
 
-from carescore import app_data, auth
+from lib import auth
+from lib import data as ad
 
 st.set_page_config(page_title="Care in our network", page_icon=":material/health_and_safety:", layout="wide")
 
@@ -50,4 +51,4 @@ try:
 finally:
     # What staff pages need loads while a staff member signs in; public visitors never wait for it.
     if nav in staff_pages + sections["Staff"]:
-        app_data.import_in_background()
+        ad.import_in_background()

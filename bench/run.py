@@ -35,7 +35,7 @@ def timed(fn, repeat=3):
 
 
 def stage_generate(data: Path, patients: int) -> dict:
-    from carescore.demo import write_demo
+    from carescore.extracts.demo import write_demo
 
     start = time.perf_counter()
     paths = write_demo(data, patients=patients, seed=7)
@@ -46,7 +46,8 @@ def stage_generate(data: Path, patients: int) -> dict:
 
 
 def stage_end_to_end(data: Path, patients: int) -> dict:
-    from carescore import pipeline, store
+    from carescore import pipeline
+    from carescore.publish import store
 
     start = time.perf_counter()
     bundle = pipeline.build(data, REPO / "metrics")
@@ -73,9 +74,9 @@ def stage_capped_audit(data: Path, patients: int) -> dict:
 
 
 def stage_subset(data: Path, patients: int) -> dict:
-    from carescore import engine
-    from carescore.load import load_extracts
-    from carescore.loader import load_catalog
+    from carescore.compute import engine
+    from carescore.define.loader import load_catalog
+    from carescore.extracts.canonical import load_extracts
 
     catalog = load_catalog(REPO / "metrics")
     con = engine.connect(load_extracts(data), catalog)
@@ -90,7 +91,7 @@ def stage_subset(data: Path, patients: int) -> dict:
 def stage_pandas(data: Path, patients: int) -> dict:
     import pandas_subset
 
-    from carescore.load import load_extracts
+    from carescore.extracts.canonical import load_extracts
 
     start = time.perf_counter()
     tables = {k: v.to_pandas() for k, v in load_extracts(data).tables.items()

@@ -29,15 +29,15 @@ AS_OF = dt.date(2026, 1, 15)
 
 
 def _load(data: Path):
-    from carescore.contracts import load_contracts
-    from carescore.load import load_extracts
+    from carescore.define.contracts import load_contracts
+    from carescore.extracts.canonical import load_extracts
 
     contracts = load_contracts()
     return contracts, load_extracts(data, contracts)
 
 
 def route_gx_duckdb(data: Path) -> dict:
-    from carescore import validate
+    from carescore.dq import validate
 
     contracts, extracts = _load(data)
     start = time.perf_counter()
@@ -46,7 +46,7 @@ def route_gx_duckdb(data: Path) -> dict:
 
 
 def route_gx_pandas(data: Path) -> dict:
-    from carescore import gx_compat, validate
+    from carescore.dq import gx_compat, validate
 
     gx = gx_compat.gx
     contracts, extracts = _load(data)
@@ -69,21 +69,26 @@ def route_gx_pandas(data: Path) -> dict:
 
 def handwritten_sql(contracts) -> tuple[str, int]:
     """One query: per table a single scan with a FILTERed count per check, all tables side by side."""
-    from carescore import validate
+    from sqlglot import exp
+
+    from carescore.dq import validate
+
+    def _id(name: str) -> str:
+        return exp.to_identifier(name, quoted=True).sql("duckdb")
 
     parts, checks = [], 0
     for i, (table, contract) in enumerate(contracts.items()):
         rules = validate.rules_for(contract, AS_OF)
-        q = validate._id(table)
+        q = _id(table)
         cols = ["COUNT(*) AS n"]
         for k, rule in enumerate(rules):
-            where = validate.bad_rows_sql(rule, table)
+            where = validate.bad_rows(rule, table)
             if rule.kind == "unique":  # how one would write it by hand: no self-join needed for pass/fail
-                cols.append(f"COUNT(*) - COUNT(DISTINCT ({', '.join(map(validate._id, rule.columns))})) AS c{k}")
+                cols.append(f"COUNT(*) - COUNT(DISTINCT ({', '.join(map(_id, rule.columns))})) AS c{k}")
             elif where is not None:
-                cols.append(f"COUNT(*) FILTER (WHERE {where}) AS c{k}")
+                cols.append(f"COUNT(*) FILTER (WHERE {where.sql('duckdb')}) AS c{k}")
             elif rule.kind == "freshness":
-                cols.append(f"MAX({validate._id(rule.column)}) AS c{k}")
+                cols.append(f"MAX({_id(rule.column)}) AS c{k}")
             checks += 1
         parts.append(f"(SELECT {', '.join(cols)} FROM {q}) AS t{i}")
     return "SELECT * FROM " + ", ".join(parts), checks
@@ -133,7 +138,7 @@ def main() -> None:
         print(json.dumps(result))
         return
     if not (data / "patients.parquet").exists():
-        from carescore.demo import write_demo
+        from carescore.extracts.demo import write_demo
 
         print(f"generating {args.patients:,} patients into {data} ...", flush=True)
         write_demo(data, patients=args.patients, seed=7)

@@ -14,7 +14,7 @@ def pytest_addoption(parser):
 
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
-    from carescore.demo import write_demo
+    from carescore.extracts.demo import write_demo
 
     out = tmp_path_factory.mktemp("demo")
     write_demo(out, patients=int(os.environ.get("CARESCORE_TEST_PATIENTS", 50_000)), seed=7)
@@ -24,7 +24,8 @@ def demo_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def published(demo_dir, tmp_path_factory):
     """(store root, bundle) of one run over the demo network."""
-    from carescore import pipeline, store
+    from carescore import pipeline
+    from carescore.publish import store
 
     root = tmp_path_factory.mktemp("published")
     bundle = pipeline.build(demo_dir, REPO / "metrics")

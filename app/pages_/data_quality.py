@@ -5,8 +5,8 @@ either, as on every public page; signed-in leadership staff can open the message
 import polars as pl
 import streamlit as st
 
-from carescore import app_data as ad
-from carescore import auth
+from lib import auth
+from lib import data as ad
 
 st.title("Data quality")
 run = ad.require_run()

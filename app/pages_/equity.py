@@ -4,8 +4,9 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from carescore import app_data as ad
-from carescore import auth, equity
+from carescore.compute import equity
+from lib import auth
+from lib import data as ad
 
 st.title("Equity")
 auth.require("leadership")

@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from carescore import app_data as ad
+from lib import data as ad
 
 MAX_COMPARE = 3
 PUBLIC_TYPES = ["hospital", "primary_care", "home_health"]

@@ -2,7 +2,7 @@
 
 One tab per lever: a withhold earned back through a quality score, per-measure bonuses, shared savings against
 a risk-adjusted benchmark, and bundled payments. Every dollar comes from the incentive engine
-(carescore.incentives): the page turns choices into a `Scenario` and shows what `run_scenario` /
+(carescore.payer.incentives): the page turns choices into a `Scenario` and shows what `run_scenario` /
 `compare_scenarios` return. A provider whose input is too few to report or hidden to protect privacy is shown as
 not scored, never as $0."""
 
@@ -10,10 +10,10 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from carescore import app_data as ad
-from carescore import auth
-from carescore import incentives as inc
 from carescore.issues import PayerError
+from carescore.payer import incentives as inc
+from lib import auth
+from lib import data as ad
 
 st.title("Incentives")
 auth.require("payer")

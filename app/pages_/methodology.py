@@ -4,7 +4,7 @@ cut and the data-quality status of the run. Public page: exclusion counts of 1-1
 import polars as pl
 import streamlit as st
 
-from carescore import app_data as ad
+from lib import data as ad
 
 st.title("How we measure")
 run = ad.require_run()
@@ -90,12 +90,12 @@ st.header("Star ratings and payment methods")
 st.write("Composite scores, star ratings and the payment designs on the Incentives page use published methods, "
          "declared in files anyone can read and run again (`carescore stars`, `carescore incentives`).")
 with st.expander("Composite scores and star ratings"):
-    st.markdown(ad.method_doc("stars"))
+    st.markdown(ad.method_doc("carescore.payer.stars"))
 with st.expander("Value-based payment: scores, withholds and budget-neutral exchange"):
-    st.markdown(ad.method_doc("incentives"))
+    st.markdown(ad.method_doc("carescore.payer.incentives"))
 
 st.header("How results are protected and compared")
 with st.expander("Small numbers: what is hidden and why"):
-    st.markdown(ad.method_doc("suppress"))
+    st.markdown(ad.method_doc("carescore.compute.suppress"))
 with st.expander("Differences between groups of patients (equity)"):
-    st.markdown(ad.method_doc("equity"))
+    st.markdown(ad.method_doc("carescore.compute.equity"))

@@ -4,7 +4,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from carescore import app_data as ad
+from lib import data as ad
 
 st.title("Provider profile")
 run = ad.require_run()

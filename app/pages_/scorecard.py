@@ -7,8 +7,10 @@ import numpy as np
 import polars as pl
 import streamlit as st
 
-from carescore import app_data as ad
-from carescore import auth, exports, stats
+from carescore.compute import stats
+from carescore.publish import exports
+from lib import auth
+from lib import data as ad
 
 st.title("Scorecard")
 auth.require("leadership")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from carescore import auth
+from lib import auth
 
 st.title("Staff sign-in")
 staff = auth.current_staff()
@@ -21,7 +21,7 @@ if auth.identity_provider_configured():
 
 if not auth.local_users():
     st.info("Staff sign-in is not set up on this site yet. An administrator adds accounts as described in "
-            "`src/carescore/auth.py` (an identity provider, or local accounts with hashed passwords).")
+            "`app/lib/auth.py` (an identity provider, or local accounts with hashed passwords).")
     st.stop()
 
 with st.form("sign_in"):

@@ -41,8 +41,8 @@ def _user_error(err: Exception) -> bool:
 
 
 def _catalog(metrics: Path):
+    from .define.loader import load_catalog
     from .issues import Diagnostic, Loc
-    from .loader import load_catalog
 
     if not metrics.is_dir():  # the loader would find no definitions in it and call that a valid catalog
         raise DefinitionError([Diagnostic(Loc(str(metrics)), "M000", "metrics folder does not exist")])
@@ -55,7 +55,7 @@ def demo(out: Path = typer.Option(Path("data/demo"), help="Folder to write the e
          seed: int = typer.Option(7, help="Random seed; the same seed gives the same data."),
          format: str = typer.Option("parquet", help="parquet or csv.")):
     """Generate a seeded synthetic network (no real patients)."""
-    from .demo import write_demo
+    from .extracts.demo import write_demo
 
     start = time.perf_counter()
     paths = write_demo(out, patients=patients, seed=seed, fmt=format)
@@ -74,7 +74,7 @@ def sql(metric_id: str = typer.Argument(..., help="Metric id, or a fact id with 
         metrics: Path = METRICS,
         fused: bool = typer.Option(False, help="Print the fused query of every metric over the fact.")):
     """Print the compiled, readable DuckDB SQL of a metric."""
-    from .compile import compile_fact
+    from .compute.compile import compile_fact
     from .issues import did_you_mean
 
     catalog = _catalog(metrics)
@@ -95,10 +95,10 @@ AS_OF = typer.Option(None, "--as-of", help="Day that future dates are judged aga
 
 
 def _extracts(data: Path, format: str):
-    from .load import load_extracts
+    from .extracts.canonical import load_extracts
 
     if format == "synthea":
-        from .synthea import load_synthea
+        from .extracts.synthea import load_synthea
 
         return load_synthea(data)
     if format != "canonical":
@@ -123,7 +123,7 @@ def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (o
             "Largest group of hidden cells the small-number audit solves together; larger groups are protected "
             "sum by sum only (default: every group is solved, about 2 s for a group of 20,000)."))):
     """Load → validate → compute → publish a new run (not published if data quality would hold everything)."""
-    from . import store as store_mod
+    from .publish import store as store_mod
 
     start = time.perf_counter()
     try:
@@ -132,10 +132,9 @@ def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (o
         previous = None
     extracts = _extracts(data, format)
     from . import pipeline  # after the extracts: a wrong --data is said at once, not after importing GX
-    from .validate import baseline
 
     bundle = pipeline.build(data, metrics, extracts=extracts, catalog=_catalog(metrics), as_of=_as_of(as_of),
-                            baseline=baseline(store), audit_limit=audit_limit)
+                            baseline=store_mod.volume_baseline(store), audit_limit=audit_limit)
     store_mod.publish(bundle, store)
     res = bundle.results
     counts = dict(res.group_by("status").len().iter_rows())
@@ -143,7 +142,7 @@ def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (o
                f"{res['metric_id'].n_unique()} metrics, {res.height} results "
                f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
     if previous is not None:
-        from .diff import compare
+        from .publish.diff import compare
 
         change = compare(store, previous, bundle.run_id)[0]
         typer.echo(f"versus the previous run {previous}: {change['status']:,} result(s) changed status, "
@@ -168,13 +167,14 @@ def validate(data: Path = typer.Option(Path("data/demo"), help="Folder of extrac
              format: str = DATA_FORMAT, as_of: str | None = AS_OF, store: Path | None = STORE,
              report: Path = typer.Option(Path("build/dq_report.html"), help="Write the HTML report here.")):
     """Check the extracts against their contracts (Great Expectations on DuckDB); exit 1 on a blocking failure."""
-    from .contracts import load_contracts
+    from .define.contracts import load_contracts
+    from .publish import store as store_mod
 
     start = time.perf_counter()
     day, extracts = _as_of(as_of), _extracts(data, format)
-    from . import validate as dq  # after the arguments are checked: importing GX takes seconds
+    from .dq import validate as dq  # after the arguments are checked: importing GX takes seconds
 
-    result = dq.run(extracts, load_contracts(), day, dq.baseline(store), rejected=extracts.rejected,
+    result = dq.run(extracts, load_contracts(), day, store_mod.volume_baseline(store), rejected=extracts.rejected,
                     warnings=extracts.warnings)
     typer.echo(f"{'table':<28}{'rows':>10}{'checks':>8}{'blocking':>10}{'warnings':>10}")
     for table, rows, checks, blocking, warnings in result.summary().iter_rows():
@@ -196,7 +196,7 @@ def results(metric: str | None = typer.Option(None, help="Only this metric id.")
             out: Path | None = typer.Option(None, help="Write to this file instead of standard output."),
             store: Path | None = STORE):
     """The published (public, suppressed) long table."""
-    from . import store as store_mod
+    from .publish import store as store_mod
 
     frame = store_mod.read_public(store, metric_id=metric, level=level)
     if format == "parquet":
@@ -207,7 +207,7 @@ def results(metric: str | None = typer.Option(None, help="Only this metric id.")
         text = frame.write_json()
         out.write_text(text) if out else typer.echo(text)
     elif format == "csv":
-        from .exports import safe_csv
+        from .publish.exports import safe_csv
 
         text = safe_csv(frame)
         out.write_text(text) if out else sys.stdout.write(text)
@@ -223,7 +223,7 @@ def explain(metric: str = typer.Argument(..., help="Metric id."),
             value: str = typer.Option("all", "--value", help="The group within --stratum, e.g. true."),
             store: Path | None = STORE):
     """Where one published number comes from: definition, run, data cut, SQL, value and status."""
-    from .explain import explain as explain_text
+    from .publish.explain import explain as explain_text
 
     typer.echo(explain_text(metric, unit, period, stratum, value, store), nl=False)
 
@@ -235,9 +235,9 @@ def diff(old: str | None = typer.Option(None, "--from", help="Earlier run id (de
          store: Path | None = STORE):
     """What changed between two published runs: definitions, results added or removed, status, values that
     moved outside the earlier interval."""
-    from . import store as store_mod
-    from .diff import compare, report
-    from .exports import safe_csv
+    from .publish import store as store_mod
+    from .publish.diff import compare, report
+    from .publish.exports import safe_csv
 
     runs = store_mod.list_runs(store)
     new = new or store_mod.current_run_id(store)
@@ -255,7 +255,7 @@ def diff(old: str | None = typer.Option(None, "--from", help="Earlier run id (de
 
 
 def _register_payer_commands() -> None:
-    from . import payer_cli
+    from .payer import cli as payer_cli
 
     app.command("stars")(payer_cli.stars)
     app.command("incentives")(payer_cli.incentives)

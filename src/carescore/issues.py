@@ -1,6 +1,6 @@
 """Collected, located problems: every stage reports all of them at once, like a compiler.
 
-Every diagnostic code carescore gives is in CODES with what it means (tests/spec/test_codes.py keeps the list and
+Every diagnostic code carescore gives is in CODES with what it means (tests/define/test_codes.py keeps the list and
 the code in step). A code keeps its meaning for good: a retired code is not given to something else."""
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ CODES = {
     "S001": "not a Synthea CSV export (a required file is missing)",
     "S002": "a Synthea file cannot be read",
     "S003": "a Synthea file lacks a column",
-    # Data quality (a rule of a contract failed; carescore.validate)
+    # Data quality (a rule of a contract failed; carescore.dq.validate)
     "Q001": "a table cannot be read with its contract's types",
     "Q002": "a table has no rows",
     "Q003": "row count outside the tolerance of the last accepted cut",

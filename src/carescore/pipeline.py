@@ -13,13 +13,15 @@ from pathlib import Path
 
 import polars as pl
 
-from . import __version__, engine, stats, store, suppress
-from .compile import compile_fact
-from .contracts import load_contracts
+from . import __version__
+from .compute import engine, stats, suppress
+from .compute.compile import compile_fact
+from .define.contracts import load_contracts
+from .define.loader import load_catalog
+from .define.spec import Catalog, Metric
+from .extracts.canonical import Extracts, load_extracts
 from .issues import Diagnostic, Loc, QualityError
-from .load import Extracts, load_extracts
-from .loader import load_catalog
-from .spec import Catalog, Metric
+from .publish import store
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_METRICS = REPO / "metrics"
@@ -101,9 +103,9 @@ def build(data_dir: Path, metrics_dir: Path = DEFAULT_METRICS, extracts: Extract
           catalog: Catalog | None = None, threads: int | None = None, as_of: date | None = None,
           baseline: pl.DataFrame | None = None, audit_limit: int | None = None) -> store.Bundle:
     """`as_of` is the day future dates are judged against (today); `baseline` the volume profile of the last
-    accepted cut (validate.baseline(store root)), which volume checks compare with; `audit_limit` caps the
+    accepted cut (store.volume_baseline(root)), which volume checks compare with; `audit_limit` caps the
     groups of hidden cells the small-number audit solves together (None or 0: every group, the default)."""
-    from . import validate
+    from .dq import validate
 
     clock = [time.perf_counter()]
     timings: dict[str, float] = {}

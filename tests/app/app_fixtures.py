@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from carescore import store
-from carescore.auth import hash_password
+from carescore.publish import store
+from lib.auth import hash_password
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "app" / "Home.py"

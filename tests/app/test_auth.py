@@ -7,8 +7,8 @@ import pytest
 from app_fixtures import PASSWORD, write_auth_file
 from test_pages import no_errors, open_page, sign_in, texts
 
-from carescore import auth
-from carescore.auth import SignInLimiter
+from lib import auth
+from lib.auth import SignInLimiter
 
 
 class Clock:

@@ -1,11 +1,11 @@
-"""app_data.chart: a chart shape is built with Altair once, and each chart's own text is filled in exactly."""
+"""lib.data.chart: a chart shape is built with Altair once, and each chart's own text is filled in exactly."""
 
 import json
 
 import polars as pl
 from streamlit.testing.v1 import AppTest
 
-from carescore import app_data
+from lib import data as ad
 
 
 def chart_page():
@@ -13,7 +13,7 @@ def chart_page():
     import polars as pl
     import streamlit as st
 
-    from carescore import app_data as ad
+    from lib import data as ad
 
     def bars(title: str, x_title: str, colours: tuple) -> alt.Chart:
         st.session_state["builds"] = st.session_state.get("builds", 0) + 1
@@ -47,7 +47,7 @@ def test_text_is_filled_into_one_build_per_shape():
 
 
 def test_png_of_a_chart_whose_data_are_polars_frames():
-    png = app_data.chart_png({"$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+    png = ad.chart_png({"$schema": "https://vega.github.io/schema/vega-lite/v6.json",
                               "data": {"name": "rows"}, "mark": "bar",
                               "encoding": {"x": {"field": "Value", "type": "quantitative"},
                                            "y": {"field": "Place", "type": "nominal"}},

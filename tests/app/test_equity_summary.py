@@ -5,7 +5,7 @@ import re
 import polars as pl
 from test_pages import frame, no_errors, open_page, sign_in, texts
 
-from carescore import store
+from carescore.publish import store
 
 
 def _choose(at, key, value):
@@ -71,7 +71,7 @@ def test_equity_page_ratio_to_reference_matches_the_results_shown(app):
 
 
 def test_methodology_explains_small_number_protection_and_equity_methods(app):
-    from carescore import equity, suppress
+    from carescore.compute import equity, suppress
 
     open_page(app, "methodology")
     no_errors(app)

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from test_pages import no_errors, open_page, sign_in, texts
 
-from carescore import store
+from carescore.publish import store
 
 SETTLED = "Year-end settlement ($)"
 STATUS_WORDS = {"too_few": "Too few to report", "suppressed": "Hidden to protect privacy"}

@@ -11,7 +11,8 @@ from app_fixtures import copy_run
 from streamlit.testing.v1 import AppTest
 from test_pages import open_page
 
-from carescore import app_data, store
+from carescore.publish import store
+from lib import data as ad
 
 COUNT_WORDS = r"(people|persons|patients|cases|events|records|visits|discharges|stays|members|deaths|infections)"
 # "1 to 10 people" in a footnote explains the rule; it is not a count.
@@ -53,7 +54,7 @@ def assert_no_small_counts(at: AppTest, where: str):
 
 
 def test_counts_of_one_to_ten_are_never_formatted():
-    assert [app_data.fmt_count(n) for n in (0, 1, 10, 11, 2500)] == ["0", "fewer than 11", "fewer than 11", "11",
+    assert [ad.fmt_count(n) for n in (0, 1, 10, 11, 2500)] == ["0", "fewer than 11", "fewer than 11", "11",
                                                                      "2,500"]
 
 

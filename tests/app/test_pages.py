@@ -8,8 +8,8 @@ import pytest
 from app_fixtures import APP, PASSWORD, REPO
 from streamlit.testing.v1 import AppTest
 
-from carescore import store
-from carescore.auth import Staff
+from carescore.publish import store
+from lib.auth import Staff
 
 STAFF_PAGES = ["scorecard", "equity", "equity_summary", "incentives"]
 PUBLIC_PAGES = ["find", "profile", "methodology", "data_quality"]
@@ -204,13 +204,13 @@ def test_scorecard_drills_down_from_network_to_provider_to_stratum(app):
 
 
 def test_chart_png_download(app):
-    from carescore import app_data
+    from lib import data as ad
 
     sign_in(app, "cmo")
     open_page(app, "scorecard")
     spec = json.loads(charts(app)[0])
     spec["datasets"] = {"limits": [], "reference": [{"y": 1.0}], "units": [{"exposure": 10.0, "Value": 1.0}]}
-    assert app_data.chart_png(spec)[:4] == b"\x89PNG"
+    assert ad.chart_png(spec)[:4] == b"\x89PNG"
 
 
 def test_scorecard_handles_mean_measures_without_funnel(app):

@@ -9,11 +9,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from carescore import pipeline, store, validate
-from carescore.contracts import load_contracts
+from carescore import pipeline
+from carescore.define.contracts import load_contracts
+from carescore.define.loader import load_catalog
+from carescore.dq import validate
+from carescore.extracts.canonical import load_extracts
 from carescore.issues import CarescoreError
-from carescore.load import load_extracts
-from carescore.loader import load_catalog
+from carescore.publish import store
 
 from .cases import CASES, Case
 
@@ -23,7 +25,7 @@ AS_OF = dt.date(2026, 1, 15)
 
 @pytest.fixture(scope="session")
 def clean_cut(tmp_path_factory) -> Path:
-    from carescore.demo import write_demo
+    from carescore.extracts.demo import write_demo
 
     out = tmp_path_factory.mktemp("clean") / "cut"
     write_demo(out, patients=1500, seed=7, fmt="csv")
@@ -77,7 +79,7 @@ def test_corpus_is_big_enough():
 def test_case(case, clean_cut, published, catalog, contracts, tmp_path):
     folder = _cut(case, clean_cut, tmp_path)
     extracts = load_extracts(folder, contracts, strict=False)
-    report = validate.run(extracts, contracts, AS_OF, validate.baseline(published), rejected=extracts.rejected,
+    report = validate.run(extracts, contracts, AS_OF, store.volume_baseline(published), rejected=extracts.rejected,
                           warnings=extracts.warnings, only={case.table})
     messages = [str(d).replace(f"{folder}/", "") for d in report.diagnostics()]
     for wanted in case.messages:
@@ -101,11 +103,11 @@ def test_case_end_to_end(case, clean_cut, published, catalog, tmp_path):
     folder = _cut(case, clean_cut, tmp_path)
     if not case.publish:
         with pytest.raises(CarescoreError) as err:
-            pipeline.build(folder, catalog=catalog, as_of=AS_OF, baseline=validate.baseline(root))
+            pipeline.build(folder, catalog=catalog, as_of=AS_OF, baseline=store.volume_baseline(root))
         assert "error[Q100] every metric would be on data-quality hold" in str(err.value)
         assert store.current_run_id(root) == previous
     else:
-        bundle = pipeline.build(folder, catalog=catalog, as_of=AS_OF, baseline=validate.baseline(root))
+        bundle = pipeline.build(folder, catalog=catalog, as_of=AS_OF, baseline=store.volume_baseline(root))
         store.publish(bundle, root)
         results = store.read_results(root)
         held = results.filter(pl.col("status") == "data_quality_hold")
@@ -132,7 +134,7 @@ def test_case_end_to_end(case, clean_cut, published, catalog, tmp_path):
 
 
 def test_formula_injection_never_reaches_exports_unescaped(clean_cut, catalog, tmp_path):
-    from carescore.exports import safe_csv
+    from carescore.publish.exports import safe_csv
 
     case = next(c for c in CASES if c.name == "formula_injection_warns")
     bundle = pipeline.build(_cut(case, clean_cut, tmp_path), catalog=catalog, as_of=AS_OF)

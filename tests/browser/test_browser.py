@@ -13,7 +13,8 @@ from app_fixtures import PASSWORD, REPO
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from carescore import app_data, store
+from carescore.publish import store
+from lib import data as ad
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 BUILD = REPO / "build" / "browser"
@@ -146,7 +147,7 @@ def test_public_pages(server, page):
     row = public.filter(pl.col("unit_id") == hospitals["unit_id"][0], pl.col("metric_id").is_in(quality),
                         pl.col("stratum") == "all", pl.col("period") == latest, pl.col("status") == "ok").row(
         0, named=True)
-    expected = app_data.fmt_value(catalog[row["metric_id"]], row["value"])
+    expected = ad.fmt_value(catalog[row["metric_id"]], row["value"])
     assert page.get_by_role("heading", name=expected).count() >= 1, expected
     assert page.get_by_text(re.compile(r"(Better than|No different from|Worse than) average")).count() >= 2
     assert page.get_by_text("Likely between").count() >= 2

@@ -4,7 +4,7 @@ import pytest
 from app_fixtures import PASSWORD
 from test_browser import settle
 
-from carescore import auth
+from lib import auth
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

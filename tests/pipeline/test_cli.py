@@ -89,7 +89,7 @@ def test_run_on_missing_folder_is_one_clear_error(tmp_path):
 
 
 def test_incentives_and_stars_run_on_a_carescore_publication(published, tmp_path):
-    from carescore import store
+    from carescore.publish import store
 
     public = store.run_dir(published[0]) / "public.parquet"
     out = cli("incentives", "--scenario", "scenarios/network_hospital_program.yaml", "--measures", str(public),
@@ -107,7 +107,7 @@ def test_incentives_and_stars_run_on_a_carescore_publication(published, tmp_path
 def test_explain_traces_a_published_number_to_its_definition_run_and_data(published):
     import polars as pl
 
-    from carescore import store
+    from carescore.publish import store
 
     root, bundle = published
     env = {"CARESCORE_STORE": str(root)}
@@ -132,7 +132,7 @@ def test_explain_traces_a_published_number_to_its_definition_run_and_data(publis
 def test_explain_a_hidden_result_gives_the_reason_and_no_numbers(published):
     import polars as pl
 
-    from carescore import store
+    from carescore.publish import store
 
     root, _ = published
     hidden = store.read_public(root).filter(pl.col("status") == "suppressed", pl.col("stratum") != "all").row(0, named=True)
@@ -155,7 +155,7 @@ def test_diff_reports_exactly_what_changed_between_two_runs(published, tmp_path)
 
     import polars as pl
 
-    from carescore import store
+    from carescore.publish import store
 
     root, _ = published
     target = tmp_path / "pub"
@@ -257,7 +257,7 @@ def test_a_bug_is_an_internal_error_and_debug_shows_its_traceback(monkeypatch, c
     import pytest
 
     from carescore import cli as cli_mod
-    from carescore import loader
+    from carescore.define import loader
 
     def broken(root):
         raise RuntimeError("a bug\nsecond line")

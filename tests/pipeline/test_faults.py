@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from carescore import store
+from carescore.publish import store
 
 REPO = Path(__file__).resolve().parents[2]
 AS_OF = ("--as-of", "2026-01-15")
@@ -32,7 +32,7 @@ def run(data: Path, root: Path, fault: str | None = None, **popen):
 
 @pytest.fixture(scope="module")
 def cut(tmp_path_factory) -> Path:
-    from carescore.demo import write_demo
+    from carescore.extracts.demo import write_demo
 
     out = tmp_path_factory.mktemp("faults") / "cut"
     write_demo(out, patients=300, seed=7)

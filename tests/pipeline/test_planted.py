@@ -1,4 +1,4 @@
-"""The demo network has planted effects (carescore.demo.PLANTED); the published results must show them."""
+"""The demo network has planted effects (carescore.extracts.demo.PLANTED); the published results must show them."""
 
 import polars as pl
 import pytest
@@ -13,7 +13,7 @@ def _row(results, metric, unit, period, stratum="all", value="all"):
 
 @pytest.fixture(scope="module")
 def public(published):
-    from carescore import store
+    from carescore.publish import store
 
     return store.read_public(published[0])
 
@@ -70,7 +70,7 @@ def test_clabsi_outlier_and_experience_leader(public):
 
 
 def test_dual_eligible_gap_found_by_the_equity_statistics(public):
-    from carescore import equity
+    from carescore.compute import equity
 
     groups = public.filter(pl.col("metric_id") == "followup_7d", pl.col("level") == "all", pl.col("period") == "2025",
                            pl.col("stratum") == "dual_eligible")

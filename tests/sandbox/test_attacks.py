@@ -12,12 +12,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from carescore import engine
+from carescore.compute import engine
+from carescore.define.loader import load_catalog
 from carescore.issues import CarescoreError
-from carescore.loader import load_catalog
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "engine"))  # canonical.py: small typed tables
+sys.path.insert(0, str(REPO / "tests" / "compute"))  # canonical.py: small typed tables
 import canonical  # noqa: E402
 
 SQL_LINE = "  FROM sdoh_screenings AS s\n"  # a line of the social_needs fact view, where attacks go

@@ -1,0 +1,1 @@
+"""What the Streamlit pages share: reads of the published run, wording for people, staff sign-in."""

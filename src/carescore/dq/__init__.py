@@ -1,0 +1,1 @@
+"""Data quality: contracts checked with Great Expectations on DuckDB; failures become holds."""

@@ -1,0 +1,1 @@
+"""Payer: composites and star ratings, value-based incentive scenarios, and their commands."""
