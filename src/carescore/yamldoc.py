@@ -25,6 +25,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.scalarstring import LiteralScalarString
 
 from .issues import Diagnostic, Loc, did_you_mean
 
@@ -68,6 +69,10 @@ class Node:
 
     def __contains__(self, key) -> bool:
         return isinstance(self.value, dict) and key in self.value
+
+    def is_block(self, key) -> bool:
+        """Whether the value of `key` was written as a `|` block (its lines are kept as they stand)."""
+        return isinstance(self.value[key], LiteralScalarString)
 
     def get(self, key, default=None):
         """The plain value of `key`, or `default` when it is absent."""

@@ -7,7 +7,6 @@ import hashlib
 from pathlib import Path
 
 import sqlglot
-from ruamel.yaml.scalarstring import LiteralScalarString
 from sqlglot import exp
 
 from .. import yamldoc
@@ -172,7 +171,7 @@ class _SqlSource:
     def __init__(self, doc: Node, key, text: str):
         self.base, self.sql = doc.value_loc(key), str(doc.value[key])
         lines = text.splitlines()
-        self.block = isinstance(doc.value[key], LiteralScalarString)
+        self.block = doc.is_block(key)
         body = [t for t in lines[self.base.line:self.base.line + self.sql.count("\n") + 1] if t.strip()]
         self.indent = min((len(t) - len(t.lstrip()) for t in body), default=0)
         first = lines[self.base.line - 1] if 0 < self.base.line <= len(lines) else ""
