@@ -11,7 +11,6 @@ from __future__ import annotations
 import gc
 import importlib
 import json
-import math
 import re
 import threading
 import types
@@ -19,7 +18,7 @@ import types
 import polars as pl
 import streamlit as st
 
-from carescore.publish import store
+from carescore.publish import numbers, store
 
 PROVIDER_TYPES = {"hospital": "Hospital", "primary_care": "Primary care", "home_health": "Home health",
                   "community": "Community partner", "network": "Care network"}
@@ -206,29 +205,14 @@ def unit_label(run: str, unit_id: str) -> str:
 # Numbers for people
 
 
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
 def fmt_value(metric: dict, v) -> str:
-    """A value the way a person reads it: 72%, 4.1 per 1,000, $1,234, 0.95 times the expected number."""
-    if _missing(v):
-        return "–"
-    unit = metric["unit"]
-    if unit == "percent":
-        return f"{v * 100:.1f}%" if 0 < abs(v) < 0.1 else f"{v * 100:.0f}%"
-    if unit == "per_1000":
-        return f"{v:,.1f} per 1,000"
-    if unit == "dollars":
-        return f"${v:,.0f}"
-    if unit == "ratio":
-        return f"{v:.2f}×"
-    return f"{v:,.0f}" if unit == "count" else f"{v:,.1f}"
+    """A value the way a person reads it (`carescore.publish.numbers`, the one formatter)."""
+    return numbers.value(v, metric["unit"])
 
 
 def fmt_range(metric: dict, low, high, words: bool = True) -> str:
     """The 95% interval in words ("likely between 61% and 70%"), or as "61% to 70%" under a column header."""
-    if _missing(low) or _missing(high):
+    if numbers.missing(low) or numbers.missing(high):
         return ""
     a, b = fmt_value(metric, low), fmt_value(metric, high)
     return f"likely between {a} and {b}" if words else f"{a} to {b}"
@@ -242,12 +226,7 @@ def unit_note(metric: dict) -> str:
     return ""
 
 
-def fmt_count(n) -> str:
-    """Counts of people or events. A count of 1-10 is never shown, even if one reached the app by mistake:
-    the pipeline suppresses them, and this is the second lock on the same door."""
-    if _missing(n):
-        return "–"
-    return "fewer than 11" if 1 <= n <= 10 else f"{n:,.0f}"
+fmt_count = numbers.count
 
 
 def direction_words(metric: dict) -> str:

@@ -554,7 +554,7 @@ def bundle_tab(shown: bool) -> None:
         measure_id=pl.lit(count_id), value=pl.col("denominator"))])
     design = inc.Scenario(id="bundle", title="Bundled payment", measures=(), domains=(),
                           performance_period=performance,
-                          bundles=(inc.Bundle(episode, episode, count_id, price, discount, gain, loss),))
+                          bundles=(inc.BundledPayment(episode, episode, count_id, price, discount, gain, loss),))
     result = dict(pay(run, "hospital", design, table).providers.select("provider_id", "bundles").iter_rows())
     target = price * (1 - discount)
 

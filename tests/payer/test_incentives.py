@@ -12,7 +12,7 @@ from incentive_synthetic import SCENARIOS, hvbp_table, network_results
 
 from carescore.issues import PayerError
 from carescore.payer.incentives import (
-    Bundle,
+    BundledPayment,
     Domain,
     MetricBonus,
     Payment,
@@ -151,7 +151,7 @@ def test_levers_shared_savings_bonus_bundle():
             ("b", "mm", 100.0), ("b", "fu", 0.7), ("b", "ep_spend", 20000.0), ("b", "eps", 10.0)]
     s = _scenario(payment=Payment(), metric_bonuses=(MetricBonus("fu", "higher_is_better", 0.6, 1000, 0.5),),
                   shared_savings=SharedSavings("bench", "spend", "mm", 0.02, 0.5, cap_rate=0.04),
-                  bundles=(Bundle("hk", "ep_spend", "eps", 25000, 0.0, stop_gain=0.1, stop_loss=0.05),))
+                  bundles=(BundledPayment("hk", "ep_spend", "eps", 25000, 0.0, stop_gain=0.1, stop_loss=0.05),))
     p = run_scenario(_table(rows), s).providers.sort("provider_id")
     a, b = p.rows(named=True)
     # a saves 10% >= 2% MSR: half of 100 x 100 = 5,000, capped at 4% of 100,000 = 4,000. b saves 1%: nothing.

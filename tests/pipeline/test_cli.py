@@ -116,7 +116,9 @@ def test_explain_traces_a_published_number_to_its_definition_run_and_data(publis
     out = cli("explain", "readmission_30d", "--unit", "HOSP-003", "--period", "2025", env=env)
     assert out.returncode == 0, out.stderr
     text = out.stdout
-    assert f"value      {row['value']:.2f}× (95% interval {row['ci_low']:.2f}× to {row['ci_high']:.2f}×)" in text
+    # as every page writes it, then unrounded for whoever recomputes it
+    assert (f"value      {row['value']:.2f}× [{row['value']:.6g}] (95% interval {row['ci_low']:.2f}× "
+            f"[{row['ci_low']:.6g}] to {row['ci_high']:.2f}× [{row['ci_high']:.6g}])") in text
     assert f"numerator {row['numerator']:,.0f}, denominator {row['denominator']:,.0f}" in text
     assert "worse than the network" in text  # the planted high-readmission hospital
     assert f"Run {store.current_run_id(root)}" in text

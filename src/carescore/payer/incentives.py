@@ -143,7 +143,7 @@ class SharedSavings:
 
 
 @dataclass(frozen=True)
-class Bundle:
+class BundledPayment:
     id: str
     spend: str
     episodes: str
@@ -172,7 +172,7 @@ class Scenario:
     payment: Payment = field(default_factory=Payment)
     metric_bonuses: tuple[MetricBonus, ...] = ()
     shared_savings: SharedSavings | None = None
-    bundles: tuple[Bundle, ...] = ()
+    bundles: tuple[BundledPayment, ...] = ()
     noise: NoiseOptions = field(default_factory=NoiseOptions)
     measures_file: str | None = None
     source: str = ""
@@ -250,7 +250,7 @@ def load_scenario(path: Path) -> Scenario:
     if savings is not None:
         savings = SharedSavings(savings["benchmark"], savings["actual"], savings["members"], **_floats(
             savings, "min_savings_rate", "sharing_rate", "cap_rate", "min_total_score"))
-    bundles = tuple(Bundle(b["id"], b["spend"], b["episodes"], **_floats(
+    bundles = tuple(BundledPayment(b["id"], b["spend"], b["episodes"], **_floats(
         b, "target_price", "discount", "stop_gain", "stop_loss")) for b in doc.get("bundles", []))
     noise = doc.get("noise", {})
     periods = {role: str(p) for role, p in doc.get("periods", {}).items()}

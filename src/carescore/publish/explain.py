@@ -7,7 +7,7 @@ from __future__ import annotations
 import polars as pl
 
 from ..issues import PublishError, did_you_mean
-from . import store
+from . import numbers, store
 
 COMPARED = {"better": "better than the network (the interval is clear of the network value)",
             "worse": "worse than the network (the interval is clear of the network value)",
@@ -15,15 +15,8 @@ COMPARED = {"better": "better than the network (the interval is clear of the net
 
 
 def _number(v, unit: str) -> str:
-    if v is None:
-        return "–"
-    if unit == "percent":
-        return f"{v * 100:.1f}%"
-    if unit == "dollars":
-        return f"${v:,.2f}"
-    if unit == "ratio":
-        return f"{v:.2f}×"
-    return f"{v:,.2f} {unit.replace('_', ' ')}"
+    """The number as every page shows it (`numbers.value`), and unrounded beside it for whoever recomputes it."""
+    return "–" if numbers.missing(v) else f"{numbers.value(v, unit)} [{v:.6g}]"
 
 
 def explain(metric_id: str, unit_id: str = "ALL", period: str | None = None, stratum: str = "all",
