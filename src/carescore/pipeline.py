@@ -28,7 +28,7 @@ DEFAULT_METRICS = REPO / "metrics"
 
 RESULT_COLUMNS = ["run_id", "metric_id", "metric_version", "level", "unit_id", "stratum", "stratum_value", "period",
                   "numerator", "denominator", "cases", "value", "ci_low", "ci_high", "expected", "reference_value",
-                  "comparison", "status", "footnote", "sxx", "syy", "sxy"]
+                  "comparison", "status", "footnote", "hidden_by", "sxx", "syy", "sxy"]
 
 
 def code_version() -> str:

@@ -35,6 +35,19 @@ def test_no_small_counts_published(tables):
     assert hidden.select(pl.col("numerator", "denominator", "cases", "value").is_not_null().any()).row(0) == (False,) * 4
 
 
+def test_one_footnote_for_every_cell_hidden_for_privacy(tables):
+    """A reader must not learn which hidden cells hold 1 to 10 (at most 10) and which were hidden beside them."""
+    results, public, _ = tables
+    hidden = results.filter(pl.col("status") == "suppressed")
+    assert public.filter(pl.col("status") == "suppressed")["footnote"].n_unique() == 1
+    assert "hidden_by" not in public.columns
+    # staff still see which rule hid each one, and both rules hid something in this run
+    assert sorted(hidden["hidden_by"].unique()) == ["related result", "small count"]
+    assert results.filter(pl.col("status") != "suppressed")["hidden_by"].null_count() == results.height - hidden.height
+    own = hidden.filter(pl.col("hidden_by") == "small count")
+    assert own.filter(~pl.col("numerator").is_between(1, 10) & ~pl.col("cases").is_between(1, 10)).height == 0
+
+
 def _equations(results: pl.DataFrame, units: pl.DataFrame):
     catalog = load_catalog("metrics")
     nests = {m.id: {child for child, parent in catalog.facts[m.fact].parents if parent == "network"}

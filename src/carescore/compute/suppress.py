@@ -16,6 +16,10 @@ until none is determined.
 publish the same denominators, so a count shown by one is public for all of them: their sums are protected
 and audited once more together, and a result hidden there is hidden in each of them.
 
+**One footnote** for every cell hidden for privacy, whether its own count is small or it is hidden to protect
+one: two footnotes would tell a reader which cells hold 1 to 10. The staff table says which rule hid each
+(`hidden_by`: "small count" or "related result"); the public view drops that column.
+
 **Not protected: differencing across releases.** Two runs over the same period that differ by a few people (late
 records, a correction) let a reader subtract one release from the other. Publish fixed periods once and hold
 revisions until they are large; `carescore run` and `carescore diff` warn when a published result for the same
@@ -37,8 +41,9 @@ SMALL = (1, 10)
 FOOTNOTES = {
     # placeholders filled per row by pl.format: the metric's minimum, then what it counts
     "too_few": "Too few to report: fewer than {} {} in this group, so the result would not be reliable.",
-    "suppressed": "Hidden to protect privacy: this result involves 1 to 10 people or events.",
-    "complementary": "Hidden so that a small number in a related result cannot be worked out by subtraction.",
+    # one footnote for every cell hidden for privacy, whether small itself or hidden to protect one: two would tell
+    # a reader which bound applies (a "1 to 10" cell is at most 10); staff see which rule hid it (`hidden_by`)
+    "suppressed": "Hidden to protect privacy: showing it could reveal a very small number of people.",
     "not_applicable": "Not available: the data for this measure ({tables}) is not in this data cut.",
     "data_quality_hold": "On hold: the data behind this result failed a data-quality check ({reason}).",
 }
@@ -313,7 +318,9 @@ def apply(results: pl.DataFrame, catalog: Catalog, nesting: dict,
     extra = pl.Series(mask)
     return audit, results.with_columns(
         status=pl.when(extra).then(pl.lit("suppressed")).otherwise(pl.col("status")),
-        footnote=pl.when(extra).then(pl.lit(FOOTNOTES["complementary"])).otherwise(pl.col("footnote")),
+        footnote=pl.when(extra).then(pl.lit(FOOTNOTES["suppressed"])).otherwise(pl.col("footnote")),
+        hidden_by=pl.when(extra).then(pl.lit("related result"))
+        .when(pl.col("status") == "suppressed").then(pl.lit("small count")).otherwise(None),
     )
 
 
@@ -328,7 +335,7 @@ def public_view(results: pl.DataFrame) -> pl.DataFrame:
             .with_columns([pl.when(hidden).then(None).otherwise(pl.col(c)).alias(c) for c in PUBLIC_HIDDEN])
             .with_columns(reference_value=pl.when(pl.col("_reference_status") == "ok")
                           .then(pl.col("reference_value")).otherwise(None))
-            .drop("_reference_status", *[c for c in ("sxx", "syy", "sxy") if c in results.columns]))
+            .drop("_reference_status", *[c for c in ("sxx", "syy", "sxy", "hidden_by") if c in results.columns]))
 
 
 def public_exclusions(exclusions: pl.DataFrame) -> pl.DataFrame:
