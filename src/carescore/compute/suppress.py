@@ -35,7 +35,9 @@ import numpy as np
 import polars as pl
 
 from ..define.spec import Catalog
+from . import intervals
 from .compile import NO_UNIT
+from .links import derive as derive_links
 
 SMALL = (1, 10)
 FOOTNOTES = {
@@ -265,7 +267,7 @@ def _shared_cells(results: pl.DataFrame, ids: list[str], eqs: list[np.ndarray]):
 
 
 def complementary(results: pl.DataFrame, eqs: list[np.ndarray], shared: list[list[str]] = (),
-                  max_unknowns: int | None = None) -> tuple[np.ndarray, dict]:
+                  max_unknowns: int | None = None, catalog: Catalog | None = None) -> tuple[np.ndarray, dict]:
     """Rows to hide in addition to the primary ones, and an account of the audit.
 
     Each metric's sums are protected on their own; then, for metrics that count the same people (`shared`, see
@@ -291,7 +293,17 @@ def complementary(results: pl.DataFrame, eqs: list[np.ndarray], shared: list[lis
         rounds += 1
         hidden, again = protect(grown, size, eqs, group_of, max_unknowns)
         account = {**again, "audit_rounds": account["audit_rounds"] + again["audit_rounds"]}
-    return hidden & ~primary, {**account, "shared_count_rounds": rounds, "audit_limit": max_unknowns}
+    account = {**account, "shared_count_rounds": rounds, "audit_limit": max_unknowns}
+    if catalog is not None:  # the reader's ranges: every hidden small count must reach 1 and 11
+        member_of: dict[int, list[int]] = defaultdict(list)
+        for e, eq in enumerate(eqs):
+            for i in eq.tolist():
+                member_of[i].append(e)
+        found = derive_links(catalog)
+        hidden, ranges = intervals.protect(results, hidden, catalog, eqs, found, member_of,
+                                           lambda h: protect(h, size, eqs, group_of, max_unknowns)[0])
+        account["ranges"] = {**ranges, "links": [link.describe() for link in found]}
+    return hidden & ~primary, account
 
 
 def _nearest_visible(v: int, hidden: np.ndarray, size: np.ndarray, eqs, member_of) -> int | None:
@@ -314,7 +326,7 @@ def apply(results: pl.DataFrame, catalog: Catalog, nesting: dict,
     results = primary_status(results, catalog)
     if hold is not None:
         results = hold(results)
-    mask, audit = complementary(results, equations(results, nesting), siblings(catalog), audit_limit or None)
+    mask, audit = complementary(results, equations(results, nesting), siblings(catalog), audit_limit or None, catalog)
     extra = pl.Series(mask)
     return audit, results.with_columns(
         status=pl.when(extra).then(pl.lit("suppressed")).otherwise(pl.col("status")),
