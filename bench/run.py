@@ -162,6 +162,11 @@ def main() -> None:
         a = x["audit"]
         lines.append(f"| {label} | {a['groups'] - a['groups_too_large_to_audit']} | {a['groups_too_large_to_audit']} | "
                      f"{x['hidden']:,} | {seconds:.1f} |")
+    ranges = e2e["audit"].get("ranges", {})
+    if ranges:
+        lines += ["", f"Reader's ranges (every hidden count of 1 to 10 must reach 1 and 11, HiGHS): {ranges['targets']:,} "
+                  f"counts asked, {ranges['rounds']} round(s), {ranges['hidden_for_range']:,} more cells hidden, "
+                  f"{ranges['narrow_left']} left narrow."]
     lines.append(f"\ncarescore ÷ hand-written = {sub['engine_subset_seconds'] / sub['handwritten_seconds']:.2f} "
                  "(target ≤ 1.3); end to end target ≤ 60 s.")
     (HERE / "results.md").write_text("\n".join(lines) + "\n")

@@ -156,6 +156,10 @@ def run(data: Path = typer.Option(Path("data/demo"), help="Folder of extracts (o
     if audit.get("groups_too_large_to_audit"):
         typer.echo(f"small-number audit: {audit['groups_too_large_to_audit']} of {audit['groups']} metric-period groups "
                    "were protected sum by sum only (larger than --audit-limit)")
+    ranges = audit.get("ranges", {})
+    if ranges.get("narrow_left"):
+        typer.echo(f"warning: {ranges['narrow_left']} hidden small count(s) keep a range narrower than 1 to 11 "
+                   "and no published cell is left beside them to hide")
     dq = bundle.manifest.get("data_quality", {})
     if dq.get("blocking_failures") or dq.get("warnings"):
         typer.echo(f"data quality: {dq['blocking_failures']} blocking failure(s), {dq['warnings']} warning(s), "

@@ -2,8 +2,8 @@
 metric definitions. Written apart from carescore.compute (no import from it) so that it can catch what the
 audit misses.
 
-What the reader uses: published values; that strata add up to their unit, units of a level to the whole
-population and providers to their network; that counts are not negative and a numerator is at most its cases;
+What the reader uses: published values; that strata add up to their unit, providers to their network, and units
+of a level to at most the whole population (it also holds people attributed to no unit, not listed); that counts are not negative and a numerator is at most its cases;
 that "too few" means the volume is under the metric's minimum and any other hidden cell is not too few; and
 that metrics over the same fact whose conditions (as written in their definitions) are the same, or one a part
 of the other, count the same or fewer rows.
@@ -116,12 +116,15 @@ class Reader:
                 groups[((metric, period, "all", "ALL", stratum, value), "level", level)].append(i)
             if level in nests[metric] and unit in network_of:
                 groups[((metric, period, "network", network_of[unit], stratum, value), "nest", level)].append(i)
-        for (parent, _, _), kids in groups.items():
+        for (parent, how, _), kids in groups.items():
             if parent not in self.index:
                 continue
             p = self.index[parent]
+            # the whole population also holds people attributed to no unit, whom the public table does not list
+            target = self.le if how == "level" else self.eq
+            sign = -1.0 if how == "level" else 1.0
             for col in self._columns(self.catalog.metrics[parent[0]]):
-                self._add(self.eq, [(p, col, 1.0)] + [(k, col, -1.0) for k in kids])
+                self._add(target, [(p, col, sign)] + [(k, col, -sign) for k in kids])
 
     def _links(self):
         by_fact = defaultdict(list)

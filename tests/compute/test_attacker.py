@@ -58,13 +58,13 @@ def _frame(rows: list[tuple]) -> pl.DataFrame:
                           "reference_value": pl.Float64, "comparison": pl.Utf8})
 
 
-UNITS = pl.DataFrame({"unit_id": ["P1", "P2"], "network_id": [None, None]}, schema={"unit_id": pl.Utf8,
-                                                                                      "network_id": pl.Utf8})
+UNITS = pl.DataFrame({"unit_id": ["P1", "P2", "N1"], "network_id": ["N1", "N1", "N1"]})
+NESTING = {"doctor_communication": {("provider", "network"): {"P1": "N1", "P2": "N1"}}}
 PLANTED = {
     # P1 is too few (at most 49 answers, so at most 49 yes), so the network's 53 leaves P2 at least 4
     "footnote bound": ([("doctor_communication", "provider", "P1", 45, 48),
                         ("doctor_communication", "provider", "P2", 8, 60),
-                        ("doctor_communication", "all", "ALL", 53, 108)],
+                        ("doctor_communication", "network", "N1", 53, 108)],
                        ("doctor_communication", "2025", "provider", "P2", "all", "all"), "numerator"),
     # P2's 5 referrals are sdoh_resolution's P2 cases: too few there (at most 24), so at most 10 (= 35 - 25)
     "link between metrics": ([("sdoh_referral", "provider", "P1", 30, 40),
@@ -82,7 +82,7 @@ def test_planted_leak_is_found_under_sum_rules_and_closed_by_the_audit(case):
     rows, target, col = PLANTED[case]
     catalog = load_catalog("metrics")
     results = suppress.primary_status(_frame(rows), catalog)
-    eqs = suppress.equations(results, {})
+    eqs = suppress.equations(results, NESTING)
     # the sum-by-sum and exact rules alone (no catalog: no ranges) leave the count narrow for the reader ...
     mask, _ = suppress.complementary(results, eqs, suppress.siblings(catalog))
     before = results.with_columns(status=pl.when(pl.Series(mask)).then(pl.lit("suppressed"))
@@ -90,7 +90,7 @@ def test_planted_leak_is_found_under_sum_rules_and_closed_by_the_audit(case):
     assert not _wide(*Reader(suppress.public_view(before.with_columns(hidden_by=None)), UNITS, catalog)
                      .range(target, col))
     # ... and the audit hides more until the reader's range reaches 1 and 11
-    account, after = suppress.apply(_frame(rows), catalog, {})
+    account, after = suppress.apply(_frame(rows), catalog, NESTING)
     public = suppress.public_view(after)
     assert public.filter(pl.struct(KEY) == dict(zip(KEY, target)))["status"].item() == "suppressed"
     assert _wide(*Reader(public, UNITS, catalog).range(target, col))

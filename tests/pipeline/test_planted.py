@@ -64,9 +64,16 @@ def test_small_providers_are_too_few_to_report(public):
 
 
 def test_clabsi_outlier_and_experience_leader(public):
+    shown = 0
     for period in ("2024", "2025"):
-        assert _row(public, "clabsi_rate", "HOSP-005", period)["comparison"] == "worse"
+        # where the outlier's count is hidden it protects a neighbour's few infections (the reader's ranges)
+        clabsi = _row(public, "clabsi_rate", "HOSP-005", period)
+        assert clabsi["status"] in ("ok", "suppressed")
+        if clabsi["status"] == "ok":
+            assert clabsi["comparison"] == "worse"
+            shown += 1
         assert _row(public, "would_recommend", "HOSP-002", period)["comparison"] == "better"
+    assert shown >= 1
 
 
 def test_dual_eligible_gap_found_by_the_equity_statistics(public):

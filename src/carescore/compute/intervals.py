@@ -38,6 +38,7 @@ FLOOR, CEILING = 1, 11
 QUANTITIES = ("cases", "numerator", "denominator", "expected")
 CELL = ["period", "level", "unit_id", "stratum", "stratum_value"]
 TOL = 1e-6
+PARTS = "parts"  # the stage after the tables: "parts" (whole connected parts) or "metric" (one metric)
 
 
 @dataclass
@@ -54,7 +55,7 @@ class Model:
     G: sp.csr_matrix
     slack: np.ndarray  # g - G @ truth (>= 0)
     var: np.ndarray  # (results row, quantity) -> unknown, or -1
-    linked: dict  # results row -> rows of other metrics a link ties it to
+    linked: sp.csr_matrix  # results row -> rows of other metrics a link ties it to
 
 
 def _present(catalog: Catalog, kinds: np.ndarray) -> np.ndarray:
@@ -64,12 +65,18 @@ def _present(catalog: Catalog, kinds: np.ndarray) -> np.ndarray:
                      np.isin(kinds, EXPOSURE_KINDS), kinds == "o_e"], axis=1)
 
 
+def _values(results: pl.DataFrame) -> np.ndarray:
+    """Each row's true quantities (0 where a kind has none)."""
+    return np.stack([results[c].cast(pl.Float64).fill_null(0).fill_nan(0).to_numpy() if c in results.columns
+                     else np.zeros(results.height) for c in QUANTITIES], axis=1)
+
+
 def build(results: pl.DataFrame, hidden: np.ndarray, catalog: Catalog, eqs: list[np.ndarray],
           links: list[Link]) -> Model:
     metrics = catalog.metrics
     ids = results["metric_id"].to_numpy()
     kinds = np.array([metrics[i].kind for i in ids]) if len(ids) else np.array([], dtype=str)
-    values = np.stack([results[c].cast(pl.Float64).fill_null(0).fill_nan(0).to_numpy() for c in QUANTITIES], axis=1)
+    values = _values(results)
     has = _present(catalog, kinds)
     hid = has & hidden[:, None]
     var = np.full(has.shape, -1, dtype=np.int64)
@@ -89,54 +96,67 @@ def build(results: pl.DataFrame, hidden: np.ndarray, catalog: Catalog, eqs: list
     ub[is_volume & too_few] = np.where(integer, min_den[row_of] - 1, min_den[row_of])[is_volume & too_few]
     lb[is_volume & private] = min_den[row_of][is_volume & private]
 
-    eq_rows: list[tuple[list[int], list[float], float]] = []
-    in_rows: list[tuple[list[int], list[float], float]] = []
+    nrows = results.height
 
-    def add(target, pairs):  # pairs: (results row, quantity, coefficient); published ones go to the right side
-        cols, coefs, rhs = [], [], 0.0
-        for r, q, c in pairs:
-            v = var[r, q]
-            if v >= 0:
-                cols.append(int(v))
-                coefs.append(c)
-            else:
-                rhs -= c * values[r, q]
-        if cols:
-            target.append((cols, coefs, rhs))
+    def relations(parts):
+        """Rows of a sparse system from (relation, results row, quantity, coefficient) arrays: published
+        quantities go to the right-hand side; relations with no unknown are dropped."""
+        if not parts:
+            return sp.csr_matrix((0, n)), np.zeros(0)
+        rel, row, q, coef = (np.concatenate(x) for x in zip(*parts))
+        v = var[row, q]
+        known = v < 0
+        rhs = np.zeros(int(rel.max()) + 1)
+        np.subtract.at(rhs, rel[known], coef[known] * values[row[known], q[known]])
+        used, rel = np.unique(rel[~known], return_inverse=True)
+        return sp.csr_matrix((coef[~known], (rel, v[~known])), shape=(len(used), n)), rhs[used]
 
-    for eq in eqs:
-        if not hidden[eq].any():
-            continue
-        for q in np.flatnonzero(has[eq[0]]):
-            add(eq_rows, [(int(eq[0]), q, 1.0)] + [(int(k), q, -1.0) for k in eq[1:]])
-    linked: dict[int, set[int]] = {}
+    eq_parts, in_parts, base = [], [], 0
+    if eqs:
+        lengths = np.array([len(e) for e in eqs])
+        members = np.concatenate(eqs)
+        which = np.repeat(np.arange(len(eqs)), lengths)
+        coef = np.where(np.arange(len(members)) == np.repeat(np.cumsum(lengths) - lengths, lengths), 1.0, -1.0)
+        touched = np.zeros(len(eqs), dtype=bool)
+        np.logical_or.at(touched, which, hidden[members])
+        keep = touched[which]
+        members, which, coef = members[keep], which[keep], coef[keep]
+        for q in range(len(QUANTITIES)):
+            on = has[members, q]
+            eq_parts.append((which[on] * len(QUANTITIES) + q, members[on], np.full(on.sum(), q), coef[on]))
+        base = len(eqs) * len(QUANTITIES)
+    pairs_i, pairs_j = [], []
     if links:
         keyed = results.select("metric_id", *CELL).with_row_index("i")
         for link in links:
             a = keyed.filter(pl.col("metric_id") == link.small.metric)
             b = keyed.filter(pl.col("metric_id") == link.large.metric)
-            pairs = a.join(b, on=CELL, how="inner", nulls_equal=True).select("i", "i_right").to_numpy()
+            ij = a.join(b, on=CELL, how="inner", nulls_equal=True).select("i", "i_right").to_numpy().astype(np.int64)
+            i, j = ij[:, 0], ij[:, 1]
+            pairs_i.append(i)
+            pairs_j.append(j)
+            on = hidden[i] | hidden[j]
+            i, j = i[on], j[on]
+            rel = base + np.arange(len(i))
+            base += len(i)
             qa, qb = QUANTITIES.index(link.small.column), QUANTITIES.index(link.large.column)
-            for i, j in pairs:
-                if i != j:
-                    linked.setdefault(int(i), set()).add(int(j))
-                    linked.setdefault(int(j), set()).add(int(i))
-                if hidden[i] or hidden[j]:
-                    add(eq_rows if link.equal else in_rows, [(int(i), qa, 1.0), (int(j), qb, -1.0)])
-    for r in np.flatnonzero(hidden & (kinds == "o_e")):  # an expected count is a sum of probabilities
-        add(in_rows, [(int(r), 3, 1.0), (int(r), 0, -1.0)])
-
-    def matrix(rows):
-        if not rows:
-            return sp.csr_matrix((0, n)), np.zeros(0)
-        indptr = np.cumsum([0] + [len(c) for c, _, _ in rows])
-        m = sp.csr_matrix((np.concatenate([f for _, f, _ in rows]), np.concatenate([c for c, _, _ in rows]),
-                           indptr), shape=(len(rows), n))
-        return m, np.array([r for _, _, r in rows])
-
-    A, _ = matrix(eq_rows)
-    G, g = matrix(in_rows)
+            part = (np.concatenate([rel, rel]), np.concatenate([i, j]),
+                    np.concatenate([np.full(len(i), qa), np.full(len(j), qb)]),
+                    np.concatenate([np.ones(len(i)), -np.ones(len(j))]))
+            (eq_parts if link.equal else in_parts).append(part)
+    oe = np.flatnonzero(hidden & (kinds == "o_e"))  # an expected count is a sum of probabilities
+    rel = base + np.arange(len(oe))
+    in_parts.append((np.concatenate([rel, rel]), np.concatenate([oe, oe]),
+                     np.concatenate([np.full(len(oe), 3), np.zeros(len(oe), dtype=np.int64)]),
+                     np.concatenate([np.ones(len(oe)), -np.ones(len(oe))])))
+    A, _ = relations(eq_parts)
+    G, g = relations(in_parts)
     slack = g - G @ truth if G.shape[0] else np.zeros(0)
+    i = np.concatenate(pairs_i) if pairs_i else np.zeros(0, dtype=np.int64)
+    j = np.concatenate(pairs_j) if pairs_j else np.zeros(0, dtype=np.int64)
+    other = i != j
+    linked = sp.csr_matrix((np.ones(2 * other.sum()), (np.concatenate([i[other], j[other]]),
+                                                       np.concatenate([j[other], i[other]]))), shape=(nrows, nrows))
     return Model(row_of, quantity, truth, lb, ub, integer, A, G, np.maximum(slack, 0), var, linked)
 
 
@@ -149,6 +169,13 @@ def targets(results: pl.DataFrame, model: Model, catalog: Catalog) -> np.ndarray
                                                                                  & (kinds != "rate"))
     small = (model.truth >= FLOOR) & (model.truth <= CEILING - 1)
     return np.flatnonzero(counted & small & ~np.isin(status, ("too_few", "not_applicable")))
+
+
+def metric_periods(results: pl.DataFrame, model: Model) -> list[np.ndarray]:
+    """Groups of unknowns: every quantity of one metric and period (other metrics held fixed)."""
+    key = pl.DataFrame({"m": results["metric_id"].to_numpy()[model.row_of],
+                        "p": results["period"].to_numpy()[model.row_of]}).with_row_index("v")
+    return [g.to_numpy() for g in key.group_by("m", "p").agg("v")["v"]]
 
 
 def tables(results: pl.DataFrame, model: Model, links: list[Link]) -> list[np.ndarray]:
@@ -245,6 +272,26 @@ def audit(model: Model, wanted: np.ndarray, groups: list[np.ndarray]) -> dict[in
         cols = groups[k]
         pos = np.searchsorted(cols, wanted[mine])
         h = None
+        if len(mine) > 1:  # first all at once, each raised at most to CEILING: one solve answers for many
+            h = _highs(model, cols)
+            upper = np.asarray(h.getLp().col_upper_)[pos]
+            for side, sense in ((up, -1.0), (down, 1.0)):
+                ask = ~side[mine]
+                if not ask.any():
+                    continue
+                idx = pos[ask].astype(np.int32)
+                if side is up:
+                    h.changeColsBounds(len(idx), idx, np.asarray(h.getLp().col_lower_)[idx],
+                                       np.minimum(upper[ask], CEILING))
+                h.changeColsCost(len(idx), idx, np.full(len(idx), sense))
+                h.run()
+                if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+                    x = np.asarray(h.getSolution().col_value)[pos]
+                    up[mine] |= x >= CEILING - TOL
+                    down[mine] |= x <= FLOOR + TOL
+                h.changeColsCost(len(idx), idx, np.zeros(len(idx)))
+                if side is up:
+                    h.changeColsBounds(len(idx), idx, np.asarray(h.getLp().col_lower_)[idx], upper[ask])
         for j, p in zip(mine.tolist(), pos.tolist()):
             for side, sense in ((up, -1.0), (down, 1.0)):  # raise: minimize -x; lower: minimize x
                 if side[j]:
@@ -266,39 +313,51 @@ def audit(model: Model, wanted: np.ndarray, groups: list[np.ndarray]) -> dict[in
 
 def _next_to(row: int, eqs, member_of, linked) -> set[int]:
     """The cells in a sum with `row`, and those a link ties to it or to them."""
-    near = {int(i) for e in member_of[row] for i in eqs[e]} | linked.get(row, set())
-    return near | {j for i in near for j in linked.get(i, ())}
+    def tied(i):
+        return linked.indices[linked.indptr[i]:linked.indptr[i + 1]].tolist()
+    near = {int(i) for e in member_of[row] for i in eqs[e]} | set(tied(row))
+    return near | {j for i in near for j in tied(i)}
 
 
-def _rings(row: int, hidden: np.ndarray, size: np.ndarray, eqs, member_of, linked, want: int) -> list[int]:
-    """Up to `want` published cells nearest `row` through sums and links, nearest ring first and smallest
-    first within a ring."""
+def _rings(row: int, hidden: np.ndarray, size: np.ndarray, total: np.ndarray, eqs, member_of, linked,
+           want: int) -> list[int]:
+    """Up to `want` published cells nearest `row` through sums and links, nearest ring first, and within a ring
+    patient groups before totals, smallest first."""
     seen, frontier, out = {row}, [row], []
     while frontier and len(out) < want:
         ring = {i for c in frontier for i in _next_to(c, eqs, member_of, linked)} - seen
         seen |= ring
-        out += sorted((i for i in ring if not hidden[i]), key=lambda i: (size[i], i))
+        out += sorted((i for i in ring if not hidden[i]), key=lambda i: (total[i], size[i], i))
         frontier = [i for i in ring if hidden[i]]
     return out[:want]
 
 
 def _candidates(row: int, ok: tuple[bool, bool], truth: float, q: int, hidden: np.ndarray, size: np.ndarray,
-                values: np.ndarray, bounded: np.ndarray, eqs, member_of, linked, want: int) -> list[int]:
-    """Published cells to hide next to a narrow count, best first: those in one of its sums with room to give
-    what it lacks (to rise to CEILING a cell must be able to fall as far; to fall to FLOOR, one must be able to
-    rise: a numerator up to its cases), smallest first; failing any in its sums, the nearest published cell."""
+                values: np.ndarray, bounded: np.ndarray, total: np.ndarray, eqs, member_of, linked,
+                want: int) -> list[int]:
+    """Published cells to hide next to a narrow count: from its own sums (failing those, the sums of cells a
+    link ties it to, then further out), patient groups before any unit's or population's total, the smallest
+    counts first, as many as together give the room it lacks (to rise to CEILING others must fall as far; to
+    fall to FLOOR others must rise: a numerator up to its cases), and `want` more."""
     near = np.array(sorted({int(i) for e in member_of[row] for i in eqs[e] if not hidden[i]}), dtype=np.int64)
-    if not len(near):  # nothing left in its own sums: those of the cells a link ties it to
-        near = np.array(sorted(i for i in _next_to(row, eqs, member_of, linked) if not hidden[i]), dtype=np.int64)
     if not len(near):
-        return _rings(row, hidden, size, eqs, member_of, linked, want)
-    lacks = np.zeros(len(near), dtype=int)
+        near = np.array(sorted(i for i in _next_to(row, eqs, member_of, linked) if not hidden[i]), dtype=np.int64)
+    near = near[np.lexsort((near, size[near], values[near, q], total[near]))] if len(near) else near
+    if not len(near) or total[near].all():  # a patient group further out before a total close by
+        further = [i for i in _rings(row, hidden, size, total, eqs, member_of, linked, 64) if not total[i]]
+        near = np.concatenate([np.array(further, dtype=np.int64), near]) if further else near
+    if (~total[near]).any():  # a total only when no patient group is left to hide
+        near = near[~total[near]]
+    if not len(near):
+        return []
+    room = np.full(len(near), np.inf)
     if not ok[0]:
-        lacks += values[near, q] < CEILING - truth
+        room = np.minimum(room, values[near, q] / (CEILING - truth))
     if not ok[1]:
         rise = np.where(bounded[near] & (q == 1), values[near, 0] - values[near, 1], np.inf)
-        lacks += rise < truth - FLOOR
-    return near[np.lexsort((near, size[near], lacks))][:want].tolist()
+        room = np.minimum(room, rise / max(truth - FLOOR, 1))
+    enough = int(np.searchsorted(np.cumsum(np.minimum(room, 1)), 1 - TOL)) + 1
+    return near[:enough + want - 1].tolist()
 
 
 def protect(results: pl.DataFrame, hidden: np.ndarray, catalog: Catalog, eqs: list[np.ndarray],
@@ -307,11 +366,12 @@ def protect(results: pl.DataFrame, hidden: np.ndarray, catalog: Catalog, eqs: li
     re-applies the sum-by-sum and exact rules after each round."""
     hidden = hidden.copy()
     size = results["cases"].fill_null(0).to_numpy()
-    values = np.stack([results[c].cast(pl.Float64).fill_null(0).fill_nan(0).to_numpy() for c in QUANTITIES], axis=1)
+    values = _values(results)
     account = {"targets": 0, "rounds": 0, "hidden_for_range": 0, "narrow_left": 0}
     recheck, strikes = None, {}
     kinds = np.array([catalog.metrics[i].kind for i in results["metric_id"].to_numpy()])
     bounded = np.isin(kinds, ("proportion", "o_e"))  # numerator at most cases
+    total = (results["stratum"] == "all").to_numpy()
     while True:
         model = build(results, hidden, catalog, eqs, links)
         wanted = targets(results, model, catalog)
@@ -323,7 +383,8 @@ def protect(results: pl.DataFrame, hidden: np.ndarray, catalog: Catalog, eqs: li
         narrow = {v: ok for v, ok in verdict.items() if not all(ok)}
         # narrow with the other quantities held fixed: ask the whole part before hiding more
         if narrow and recheck is not None:
-            verdict = audit(model, np.array(sorted(narrow), dtype=np.int64), parts(model))
+            verdict = audit(model, np.array(sorted(narrow), dtype=np.int64),
+                            parts(model) if PARTS == "parts" else metric_periods(results, model))
             narrow = {v: ok for v, ok in verdict.items() if not all(ok)}
         if not narrow:
             break
@@ -331,8 +392,8 @@ def protect(results: pl.DataFrame, hidden: np.ndarray, catalog: Catalog, eqs: li
         for v in narrow:
             key = (int(model.row_of[v]), int(model.quantity[v]))
             strikes[key] = strikes.get(key, 0) + 1  # a count still narrow gets twice as many cells each round
-            picks = _candidates(key[0], narrow[v], model.truth[v], key[1], hidden, size, values, bounded, eqs,
-                                member_of, model.linked, 2 ** (strikes[key] - 1))
+            picks = _candidates(key[0], narrow[v], model.truth[v], key[1], hidden, size, values, bounded, total,
+                                eqs, member_of, model.linked, 2 ** (strikes[key] - 1))
             hidden[picks] = True
         if (hidden == before).all():
             account["narrow_left"] = len(narrow)

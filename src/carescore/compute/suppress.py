@@ -16,9 +16,23 @@ until none is determined.
 publish the same denominators, so a count shown by one is public for all of them: their sums are protected
 and audited once more together, and a result hidden there is hidden in each of them.
 
+**Ranges (what a reader can bound).** Even a result that no combination of sums fixes can be narrowed: counts
+are whole and not negative, a numerator is at most its cases, "too few" says the volume is under the minimum
+and any other hidden cell is not too few, and one metric's count may be another's (`links`: derived from the
+definitions, never listed by hand: equal where two metrics count the same rows of the same fact, at most
+where one counts a part of the other's rows). Every hidden count of 1 to 10 must keep a range, from all of
+that together, that reaches both 1 and 11 (`intervals`: decided by linear programs solved with HiGHS);
+where one does not, the published cell beside it with the most room and the fewest people is hidden too,
+and the program is asked again, until none is narrow.
+
 **One footnote** for every cell hidden for privacy, whether its own count is small or it is hidden to protect
 one: two footnotes would tell a reader which cells hold 1 to 10. The staff table says which rule hid each
 (`hidden_by`: "small count" or "related result"); the public view drops that column.
+
+**What is protected:** the counts of 1 to 10 (people, events) in every result of a run, and the cells that
+would reveal them, within a metric and across the metrics of the run. The ranges are those of the linear
+program, as τ-ARGUS audits them: reasoning in whole numbers narrows one further only where the program's best
+corner is fractional, which the audit does not check.
 
 **Not protected: differencing across releases.** Two runs over the same period that differ by a few people (late
 records, a correction) let a reader subtract one release from the other. Publish fixed periods once and hold
@@ -276,32 +290,36 @@ def complementary(results: pl.DataFrame, eqs: list[np.ndarray], shared: list[lis
     primary = (results["status"] != "ok").to_numpy()
     size = results["cases"].fill_null(0).to_numpy()
     group_of = list(zip(results["metric_id"].to_list(), results["period"].to_list()))
-    hidden, account = protect(primary, size, eqs, group_of, max_unknowns)
-    links = [_shared_cells(results, ids, eqs) for ids in shared]
-    rounds = 0
-    while links:
-        grown = hidden.copy()
-        for rows, cell, cell_eqs, cell_period in links:
-            shown = np.zeros(len(cell_period), dtype=bool)
-            np.logical_or.at(shown, cell, ~hidden[rows])
-            cell_size = np.zeros(len(cell_period), dtype=size.dtype)
-            np.maximum.at(cell_size, cell, size[rows])
-            cell_hidden, _ = protect(~shown, cell_size, cell_eqs, cell_period, max_unknowns)
-            grown[rows[cell_hidden[cell]]] = True
-        if (grown == hidden).all():
-            break
-        rounds += 1
-        hidden, again = protect(grown, size, eqs, group_of, max_unknowns)
-        account = {**again, "audit_rounds": account["audit_rounds"] + again["audit_rounds"]}
-    account = {**account, "shared_count_rounds": rounds, "audit_limit": max_unknowns}
+    shared_cells = [_shared_cells(results, ids, eqs) for ids in shared]
+
+    def grow(start: np.ndarray) -> tuple[np.ndarray, dict]:
+        hidden, account = protect(start, size, eqs, group_of, max_unknowns)
+        rounds = 0
+        while shared_cells:
+            grown = hidden.copy()
+            for rows, cell, cell_eqs, cell_period in shared_cells:
+                shown = np.zeros(len(cell_period), dtype=bool)
+                np.logical_or.at(shown, cell, ~hidden[rows])
+                cell_size = np.zeros(len(cell_period), dtype=size.dtype)
+                np.maximum.at(cell_size, cell, size[rows])
+                cell_hidden, _ = protect(~shown, cell_size, cell_eqs, cell_period, max_unknowns)
+                grown[rows[cell_hidden[cell]]] = True
+            if (grown == hidden).all():
+                break
+            rounds += 1
+            hidden, again = protect(grown, size, eqs, group_of, max_unknowns)
+            account = {**again, "audit_rounds": account["audit_rounds"] + again["audit_rounds"]}
+        return hidden, {**account, "shared_count_rounds": rounds}
+
+    hidden, account = grow(primary)
+    account["audit_limit"] = max_unknowns
     if catalog is not None:  # the reader's ranges: every hidden small count must reach 1 and 11
         member_of: dict[int, list[int]] = defaultdict(list)
         for e, eq in enumerate(eqs):
             for i in eq.tolist():
                 member_of[i].append(e)
         found = derive_links(catalog)
-        hidden, ranges = intervals.protect(results, hidden, catalog, eqs, found, member_of,
-                                           lambda h: protect(h, size, eqs, group_of, max_unknowns)[0])
+        hidden, ranges = intervals.protect(results, hidden, catalog, eqs, found, member_of, lambda h: grow(h)[0])
         account["ranges"] = {**ranges, "links": [link.describe() for link in found]}
     return hidden & ~primary, account
 
