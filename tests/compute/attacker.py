@@ -3,10 +3,10 @@ metric definitions. Written apart from carescore.compute (no import from it) so 
 audit misses.
 
 What the reader uses: published values; that strata add up to their unit, providers to their network, and units
-of a level to at most the whole population (it also holds people attributed to no unit, not listed); that counts are not negative and a numerator is at most its cases;
-that "too few" means the volume is under the metric's minimum and any other hidden cell is not too few; and
-that metrics over the same fact whose conditions (as written in their definitions) are the same, or one a part
-of the other, count the same or fewer rows.
+of a level to at most the whole population (which also holds people attributed to no unit, not listed); that
+counts are not negative and a numerator is at most its cases; that "too few" means the volume is under the
+metric's minimum and any other hidden cell is not too few; and that metrics over the same fact whose conditions
+(as written in their definitions) are the same, or one a part of the other, count the same or fewer rows.
 """
 
 from __future__ import annotations
