@@ -8,16 +8,16 @@ not negative; and what each status says: "too few" means the volume is under the
 for privacy is not too few, so its volume is at least that minimum.
 
 **The rule.** A hidden count of 1 to 10 must not be pinned down: the reader's range for it must reach both
-`FLOOR` (1) and `CEILING` (11). The range is decided with HiGHS (through scipy): a count is safe upward when some
-whole-number table that agrees with everything published has it at 11, and downward when one has it at 1.
+`FLOOR` (1) and `CEILING` (11). Ranges are those of the linear program (no whole-number check), solved with
+HiGHS (`highspy`).
 
-**Cheap and sound.** Asking the whole table for every count is slow when nearly everything is hidden, so each
-count is asked first in a small neighbourhood of it (the hidden cells in its sums, and in theirs), with every
-other hidden cell held at its true value. Holding cells fixed only narrows what the program may do, so a count
-that reaches 1 and 11 there reaches them in the whole table too; one that does not is asked again in a larger
-neighbourhood, then in its whole connected part, and only one that is narrow there is narrow for the reader.
-The neighbourhoods of many counts are solved as one program (independent blocks). Hiding one more cell only
-widens every range, so a count found safe stays safe while the audit hides more around the others.
+**Cheap and sound.** Each count is asked first in its table (one quantity of one metric and period, joined
+through equal links), with every other unknown held at its true value. Holding unknowns fixed only narrows
+what the program may do, so a count that reaches 1 and 11 there reaches them for the reader too. In a table
+all its counts are first raised together (each at most to 11), then each still open one alone, changing only
+the objective so HiGHS starts from the last basis. A count still narrow after a round of hiding is asked
+again in its whole connected part. Hiding one more cell only widens every range, so a count found safe stays
+safe while the audit hides more around the others.
 """
 
 from __future__ import annotations
@@ -38,27 +38,26 @@ FLOOR, CEILING = 1, 11
 QUANTITIES = ("cases", "numerator", "denominator", "expected")
 CELL = ["period", "level", "unit_id", "stratum", "stratum_value"]
 TOL = 1e-6
-PARTS = "parts"  # the stage after the tables: "parts" (whole connected parts) or "metric" (one metric)
 
 
 @dataclass
 class Model:
     """The reader's linear system over the hidden quantities: A x = b (sums, equal links), G x <= g (at-most
-    links, numerator <= cases), lb <= x <= ub, whole numbers where `integer`."""
+    links, numerator <= cases), lb <= x <= ub."""
     row_of: np.ndarray  # the results row of each unknown
     quantity: np.ndarray  # its index in QUANTITIES
     truth: np.ndarray
     lb: np.ndarray
     ub: np.ndarray
-    integer: np.ndarray
     A: sp.csr_matrix
     G: sp.csr_matrix
     slack: np.ndarray  # g - G @ truth (>= 0)
     var: np.ndarray  # (results row, quantity) -> unknown, or -1
     linked: sp.csr_matrix  # results row -> rows of other metrics a link ties it to
+    kind: np.ndarray  # each results row's metric kind
 
 
-def _present(catalog: Catalog, kinds: np.ndarray) -> np.ndarray:
+def _present(kinds: np.ndarray) -> np.ndarray:
     """Which quantities each row has: cases always, numerator if counted or a rate's, denominator if an
     exposure, expected if observed-to-expected."""
     return np.stack([np.ones(len(kinds), bool), np.isin(kinds, COUNT_NUMERATOR_KINDS),
@@ -77,7 +76,7 @@ def build(results: pl.DataFrame, hidden: np.ndarray, catalog: Catalog, eqs: list
     ids = results["metric_id"].to_numpy()
     kinds = np.array([metrics[i].kind for i in ids]) if len(ids) else np.array([], dtype=str)
     values = _values(results)
-    has = _present(catalog, kinds)
+    has = _present(kinds)
     hid = has & hidden[:, None]
     var = np.full(has.shape, -1, dtype=np.int64)
     var[hid] = np.arange(int(hid.sum()))
@@ -157,25 +156,18 @@ def build(results: pl.DataFrame, hidden: np.ndarray, catalog: Catalog, eqs: list
     other = i != j
     linked = sp.csr_matrix((np.ones(2 * other.sum()), (np.concatenate([i[other], j[other]]),
                                                        np.concatenate([j[other], i[other]]))), shape=(nrows, nrows))
-    return Model(row_of, quantity, truth, lb, ub, integer, A, G, np.maximum(slack, 0), var, linked)
+    return Model(row_of, quantity, truth, lb, ub, A, G, np.maximum(slack, 0), var, linked, kinds)
 
 
-def targets(results: pl.DataFrame, model: Model, catalog: Catalog) -> np.ndarray:
+def targets(results: pl.DataFrame, model: Model) -> np.ndarray:
     """Unknowns that are a count of 1 to 10 to protect: a counted numerator, or the cases of a non-rate,
     in a cell hidden for privacy or held (not one the reader already knows is too few)."""
-    kinds = np.array([catalog.metrics[i].kind for i in results["metric_id"].to_numpy()])[model.row_of]
+    kinds = model.kind[model.row_of]
     status = results["status"].to_numpy()[model.row_of]
     counted = ((model.quantity == 1) & np.isin(kinds, COUNT_NUMERATOR_KINDS)) | ((model.quantity == 0)
                                                                                  & (kinds != "rate"))
     small = (model.truth >= FLOOR) & (model.truth <= CEILING - 1)
     return np.flatnonzero(counted & small & ~np.isin(status, ("too_few", "not_applicable")))
-
-
-def metric_periods(results: pl.DataFrame, model: Model) -> list[np.ndarray]:
-    """Groups of unknowns: every quantity of one metric and period (other metrics held fixed)."""
-    key = pl.DataFrame({"m": results["metric_id"].to_numpy()[model.row_of],
-                        "p": results["period"].to_numpy()[model.row_of]}).with_row_index("v")
-    return [g.to_numpy() for g in key.group_by("m", "p").agg("v")["v"]]
 
 
 def tables(results: pl.DataFrame, model: Model, links: list[Link]) -> list[np.ndarray]:
@@ -271,6 +263,11 @@ def audit(model: Model, wanted: np.ndarray, groups: list[np.ndarray]) -> dict[in
         mine = np.flatnonzero(group_of[wanted] == k)
         cols = groups[k]
         pos = np.searchsorted(cols, wanted[mine])
+
+        def settle(h, pos=pos, mine=mine):  # a solution answers for every count of the group it carries far enough
+            x = np.asarray(h.getSolution().col_value)[pos]
+            up[mine] |= x >= CEILING - TOL
+            down[mine] |= x <= FLOOR + TOL
         h = None
         if len(mine) > 1:  # first all at once, each raised at most to CEILING: one solve answers for many
             h = _highs(model, cols)
@@ -286,9 +283,7 @@ def audit(model: Model, wanted: np.ndarray, groups: list[np.ndarray]) -> dict[in
                 h.changeColsCost(len(idx), idx, np.full(len(idx), sense))
                 h.run()
                 if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
-                    x = np.asarray(h.getSolution().col_value)[pos]
-                    up[mine] |= x >= CEILING - TOL
-                    down[mine] |= x <= FLOOR + TOL
+                    settle(h)
                 h.changeColsCost(len(idx), idx, np.zeros(len(idx)))
                 if side is up:
                     h.changeColsBounds(len(idx), idx, np.asarray(h.getLp().col_lower_)[idx], upper[ask])
@@ -303,9 +298,7 @@ def audit(model: Model, wanted: np.ndarray, groups: list[np.ndarray]) -> dict[in
                 if status == highspy.HighsModelStatus.kUnbounded and side is up:
                     up[j] = True
                 elif status == highspy.HighsModelStatus.kOptimal:
-                    x = np.asarray(h.getSolution().col_value)[pos]
-                    up[mine] |= x >= CEILING - TOL
-                    down[mine] |= x <= FLOOR + TOL
+                    settle(h)
                 # any other status leaves the count narrow: the audit hides more rather than trust it
                 h.changeColCost(p, 0.0)
     return {int(v): (bool(u), bool(d)) for v, u, d in zip(wanted, up, down)}
@@ -374,7 +367,7 @@ def protect(results: pl.DataFrame, hidden: np.ndarray, catalog: Catalog, eqs: li
     total = (results["stratum"] == "all").to_numpy()
     while True:
         model = build(results, hidden, catalog, eqs, links)
-        wanted = targets(results, model, catalog)
+        wanted = targets(results, model)
         if recheck is None:
             account["targets"] = len(wanted)
         else:
@@ -383,8 +376,7 @@ def protect(results: pl.DataFrame, hidden: np.ndarray, catalog: Catalog, eqs: li
         narrow = {v: ok for v, ok in verdict.items() if not all(ok)}
         # narrow with the other quantities held fixed: ask the whole part before hiding more
         if narrow and recheck is not None:
-            verdict = audit(model, np.array(sorted(narrow), dtype=np.int64),
-                            parts(model) if PARTS == "parts" else metric_periods(results, model))
+            verdict = audit(model, np.array(sorted(narrow), dtype=np.int64), parts(model))
             narrow = {v: ok for v, ok in verdict.items() if not all(ok)}
         if not narrow:
             break
